@@ -1,0 +1,3 @@
+from mirrorneuron.cli import main
+
+main()

@@ -1,0 +1,224 @@
+"""The `mirrorneuron` command line: thin wrappers that parse, call library functions and print with rich."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column, Table
+from typer._click import (
+    exceptions as typer_click,  # typer ≥ 0.20 vendors click; its errors are its own classes
+)
+
+from mirrorneuron.config import BUILTIN_ZOO, settings
+from mirrorneuron.types import UserError
+
+app = typer.Typer(
+    help="Interpretability as a game: imitate one unit of a neural network.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+zoo_app = typer.Typer(
+    help="The model zoo: list, train and inspect the project's own small models.", no_args_is_help=True
+)
+app.add_typer(zoo_app, name="zoo")
+console = Console()
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Progress]:
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=False) as p:
+        p.add_task(label, total=None, info="")
+        yield p
+
+
+# --- zoo ----------------------------------------------------------------------------------------------
+@zoo_app.command("list")
+def zoo_list() -> None:
+    """List the zoo: name, task, activation, parameters, validation figures, trained or not."""
+    from mirrorneuron.models.transformer import n_params
+    from mirrorneuron.models.zoo import REGISTRY, checkpoint_dir, read_metrics
+
+    table = Table(
+        Column("name", no_wrap=True), "task", "act", "params", "val loss", "acc / unigram", "trained"
+    )
+    for name, cfg in REGISTRY.items():
+        path = checkpoint_dir(name)
+        m = read_metrics(path) if path else {}
+        extra = m.get("val_accuracy", m.get("unigram_val_loss", ""))
+        trained = ("shipped" if path.is_relative_to(BUILTIN_ZOO) else "yes") if path else "no"
+        table.add_row(
+            name,
+            cfg.task,
+            cfg.activation,
+            f"{m.get('params') or n_params(cfg.build()):,}",
+            str(m.get("val_loss", "")),
+            str(extra),
+            trained,
+        )
+    console.print(table)
+
+
+@zoo_app.command("show")
+def zoo_show(name: str) -> None:
+    """Show a zoo entry's full training config, metrics and sites."""
+    from mirrorneuron.models.sites import find_sites
+    from mirrorneuron.models.zoo import checkpoint_dir, read_metrics, zoo_config
+
+    cfg = zoo_config(name)
+    path = checkpoint_dir(name)
+    console.print(f"[bold]{cfg.name}[/] — {cfg.description}")
+    console.print_json(cfg.model_dump_json())
+    console.print(f"[bold]checkpoint:[/] {path or 'not trained'}")
+    if path:
+        console.print_json(data=read_metrics(path))
+    sites = find_sites(cfg.build())
+    console.print("[bold]sites:[/] " + ", ".join(f"{n} ({s.width})" for n, s in sites.items()))
+
+
+@zoo_app.command("train")
+def zoo_train(
+    name: str,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="override the config's number of steps (the result is then not the zoo model)"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="checkpoint folder (default: $MIRRORNEURON_HOME/zoo/NAME)")
+    ] = None,
+) -> None:
+    """Train a zoo model from its config (deterministic for the config's seed)."""
+    from mirrorneuron.models.train import train
+    from mirrorneuron.models.zoo import zoo_config
+
+    cfg = zoo_config(name)
+    if steps is not None:
+        if steps < 1:
+            raise UserError("--steps must be at least 1")
+        cfg = cfg.model_copy(update={"steps": steps})
+    target = out or settings().zoo_dir / name
+    with progress_bar(f"training {name}") as p:
+        metrics = train(
+            cfg,
+            target,
+            lambda s, n, loss: p.update(p.task_ids[0], completed=s, total=n, info=f"loss {loss:.3f}"),
+        )
+    console.print(f"[green]saved[/] {target}")
+    console.print_json(data=metrics)
+
+
+# --- harvest ------------------------------------------------------------------------------------------
+@app.command("harvest")
+def harvest_cmd(
+    model: str,
+    corpus: Annotated[
+        str, typer.Option(help="built-in corpus name (austen, digits) or a UTF-8 text file/folder")
+    ] = "",
+    sites: Annotated[str, typer.Option(help="comma-separated sites (default: the neuron sites)")] = "",
+    out: Annotated[
+        Path | None, typer.Option(help="harvest folder (default: $MIRRORNEURON_HOME/harvests/MODEL)")
+    ] = None,
+    max_windows: Annotated[int, typer.Option(help="windows spread over the corpus; 0 = all")] = 2000,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    shard_windows: Annotated[
+        int, typer.Option(min=1, help="windows per shard (the unit of resumption)")
+    ] = 256,
+    force: Annotated[bool, typer.Option(help="overwrite an existing harvest folder")] = False,
+) -> None:
+    """Stream a corpus through MODEL: per-unit stats, quantiles, top-k, random sample and an activation cache."""
+    from mirrorneuron.harvest.run import HarvestSpec, harvest
+    from mirrorneuron.models.adapter import zoo_adapter
+
+    adapter = zoo_adapter(model)
+    spec = HarvestSpec(
+        corpus=corpus or ("digits" if adapter.modality == "image" else "austen"),
+        sites=tuple(s.strip() for s in sites.split(",") if s.strip()),
+        max_windows=max_windows or None,
+        batch_size=batch_size,
+        shard_windows=shard_windows,
+    )
+    target = out or default_harvest_dir(model)
+    with progress_bar(f"harvesting {model}") as p:
+        h = harvest(
+            adapter, spec, target, lambda d, n: p.update(p.task_ids[0], completed=d, total=n), force=force
+        )
+    console.print(
+        f"[green]harvest ready[/] {h.path}: {h.n_examples:,} examples × {sum(h.width(s) for s in h.sites):,} units "
+        f"at {', '.join(h.sites)}"
+    )
+
+
+def default_harvest_dir(model: str) -> Path:
+    return settings().harvest_dir / model
+
+
+@app.command("activations")
+def activations_cmd(
+    model: str,
+    site: str,
+    index: int,
+    text: Annotated[str, typer.Option(help="custom text (text models)")] = "",
+) -> None:
+    """Compute one unit on fresh input, token by token, without a harvest."""
+    from mirrorneuron.models.adapter import zoo_adapter
+
+    adapter = zoo_adapter(model)
+    if adapter.modality != "text":
+        raise UserError(
+            "activations on custom input: only text models for now; use the Python API for images"
+        )
+    ids = adapter.encode(text)
+    acts = adapter.activations(ids[None], site)[0, :, index] if 0 <= index < adapter.width(site) else None
+    if acts is None:
+        raise UserError(f"unit index {index} out of range for {site} (0..{adapter.width(site) - 1})")
+    table = Table("position", "token", "activation")
+    for i, (tok, a) in enumerate(zip(adapter.tokens(ids), acts, strict=True)):
+        table.add_row(str(i), repr(tok), f"{a:+.3f}")
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point: user errors and bad arguments are one line on stderr and exit code 2, never a traceback."""
+    err = Console(stderr=True)
+    try:
+        app(standalone_mode=False)
+    except typer_click.NoArgsIsHelpError:
+        pass  # typer has printed the help
+    except (click.UsageError, typer_click.UsageError) as e:
+        err.print(f"error: {e.format_message()} (see --help)", markup=False, highlight=False)
+        sys.exit(2)
+    except UserError as e:
+        err.print(f"error: {e}", markup=False, highlight=False)
+        sys.exit(2)
+    except (click.Abort, typer_click.ClickException) as e:
+        err.print(f"error: {e}", markup=False, highlight=False)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""What the game sees of one unit: its true values, the examples, and level-2/3 data.
+
+The outer layers (harvest, models) implement :class:`UnitContext`; :class:`ArrayContext` is a plain in-memory
+implementation (tests, planted units, small studies).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, get_args
+
+import numpy as np
+
+NeighbourGroup = Literal["upstream", "same-layer", "downstream", "probe"]
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_erf = np.vectorize(math.erf, otypes=[float])
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return np.asarray(0.5 * x * (1.0 + _erf(x / math.sqrt(2.0))))
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return np.asarray(0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))))
+
+
+_NONLINEARITIES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "identity": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "gelu": _gelu,  # exact form: 0.5·x·(1 + erf(x/√2)), as torch's default GELU
+    "gelu_tanh": _gelu_tanh,  # tanh approximation, as GELU(approximate="tanh") / GPT-2's gelu_new
+    "silu": lambda x: x / (1.0 + np.exp(-x)),
+    "tanh": np.tanh,
+}
+ELEMENTWISE: tuple[str, ...] = tuple(_NONLINEARITIES)
+
+
+def is_elementwise(name: str) -> bool:
+    """Whether ``name`` is a known elementwise nonlinearity (so the value follows from the pre-activation)."""
+    return name in _NONLINEARITIES
+
+
+def apply_nonlinearity(name: str, x: Any) -> np.ndarray:
+    """Apply the named elementwise nonlinearity to ``x`` (float64 array out).
+
+    ``gelu`` is the exact erf form; ``gelu_tanh`` the tanh approximation. Any other name (softmax, layer norm,
+    …) raises ValueError: such a unit's value does not follow from its own pre-activation alone.
+    """
+    if name not in _NONLINEARITIES:
+        raise ValueError(
+            f"nonlinearity {name!r} is not elementwise (known elementwise: {', '.join(ELEMENTWISE)}); "
+            "the value cannot be computed from this unit's pre-activation alone"
+        )
+    return np.asarray(_NONLINEARITIES[name](np.asarray(x, dtype=np.float64)), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class TextExample:
+    """A text window (token strings) with one target position; tokens after the target may be absent."""
+
+    tokens: tuple[str, ...]
+    target: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tokens", tuple(str(t) for t in self.tokens))
+        if not 0 <= self.target < len(self.tokens):
+            raise ValueError(
+                f"target position {self.target} is outside the window of {len(self.tokens)} tokens"
+            )
+
+    @property
+    def target_token(self) -> str:
+        return self.tokens[self.target]
+
+    @property
+    def content_id(self) -> str:
+        """Stable id: hash of the content."""
+        blob = json.dumps([list(self.tokens), self.target], ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "text", "tokens": list(self.tokens), "target": self.target}
+
+
+@dataclass(frozen=True, eq=False)
+class ImageExample:
+    """A 2-D grayscale image with pixels in [0, 1] (stored as a read-only float64 copy)."""
+
+    pixels: np.ndarray
+
+    def __post_init__(self) -> None:
+        arr = np.array(self.pixels, dtype=np.float64)
+        if arr.ndim != 2:
+            raise ValueError(f"image pixels must be a 2-D array, got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)) or arr.min(initial=0.0) < 0.0 or arr.max(initial=0.0) > 1.0:
+            raise ValueError("image pixels must be finite and in [0, 1]")
+        arr.setflags(write=False)
+        object.__setattr__(self, "pixels", arr)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ImageExample) and np.array_equal(self.pixels, other.pixels)
+
+    def __hash__(self) -> int:
+        return hash(self.content_id)
+
+    @property
+    def content_id(self) -> str:
+        """Stable id: hash of the content (shape + float32 pixels)."""
+        blob = repr(self.pixels.shape).encode() + self.pixels.astype(np.float32).tobytes()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "image", "pixels": self.pixels.round(4).tolist()}
+
+
+Example = TextExample | ImageExample
+
+
+@dataclass(frozen=True)
+class NeighbourHint:
+    """Level 2: the activation on this example of a related unit."""
+
+    label: str
+    group: NeighbourGroup
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.group not in get_args(NeighbourGroup):
+            raise ValueError(f"neighbour group {self.group!r} is not one of {get_args(NeighbourGroup)}")
+        if not math.isfinite(self.value):
+            raise ValueError(f"neighbour {self.label!r} has a non-finite value")
+        object.__setattr__(self, "value", float(self.value))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "group": self.group, "value": self.value}
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """Level 3: weight × input terms; ``nonlinearity(sum(terms) + bias)`` is the unit's value."""
+
+    terms: tuple[tuple[str, float], ...]
+    bias: float
+    nonlinearity: str
+
+    def __post_init__(self) -> None:
+        terms = tuple((str(k), float(v)) for k, v in self.terms)
+        if not all(math.isfinite(v) for _, v in terms) or not math.isfinite(self.bias):
+            raise ValueError("contributions must be finite")
+        object.__setattr__(self, "terms", terms)
+        object.__setattr__(self, "bias", float(self.bias))
+
+    @property
+    def preactivation(self) -> float:
+        return math.fsum(v for _, v in self.terms) + self.bias
+
+    @property
+    def elementwise(self) -> bool:
+        return is_elementwise(self.nonlinearity)
+
+    def value(self) -> float:
+        """The value these contributions give (ValueError if the nonlinearity is not elementwise)."""
+        return float(apply_nonlinearity(self.nonlinearity, self.preactivation))
+
+    def compact(self, k: int) -> Contributions:
+        """Keep the ``k`` largest-|·| terms and lump the rest into one ``other (m terms)`` term (sum kept)."""
+        if len(self.terms) <= k + 1:
+            return self
+        order = sorted(self.terms, key=lambda t: -abs(t[1]))
+        rest = order[k:]
+        lumped = (f"other ({len(rest)} terms)", math.fsum(v for _, v in rest))
+        return Contributions((*order[:k], lumped), self.bias, self.nonlinearity)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "terms": [[k, v] for k, v in self.terms],
+            "bias": self.bias,
+            "nonlinearity": self.nonlinearity,
+            "elementwise": self.elementwise,
+        }
+
+
+class UnitContext(Protocol):
+    """One harvested unit as the game needs it. ``values[i]`` is the true activation on example ``i``."""
+
+    @property
+    def unit_id(self) -> str: ...
+
+    @property
+    def values(self) -> np.ndarray: ...
+
+    def example(self, index: int) -> Example: ...
+
+    def neighbours(self, index: int) -> Sequence[NeighbourHint]: ...
+
+    def contributions(self, index: int) -> Contributions: ...
+
+
+@dataclass
+class ArrayContext:
+    """An in-memory :class:`UnitContext` built from lists; missing level-2/3 data raises on use."""
+
+    unit_id: str
+    values: np.ndarray
+    examples: Sequence[Example]
+    neighbour_lists: Sequence[Sequence[NeighbourHint]] | None = None
+    contribution_list: Sequence[Contributions] | None = None
+
+    def __post_init__(self) -> None:
+        self.values = np.asarray(self.values, dtype=np.float64)
+        n = len(self.values)
+        for name, seq in (
+            ("examples", self.examples),
+            ("neighbour_lists", self.neighbour_lists),
+            ("contribution_list", self.contribution_list),
+        ):
+            if seq is not None and len(seq) != n:
+                raise ValueError(f"{name} has {len(seq)} entries but there are {n} values")
+
+    def example(self, index: int) -> Example:
+        return self.examples[index]
+
+    def neighbours(self, index: int) -> Sequence[NeighbourHint]:
+        if self.neighbour_lists is None:
+            raise ValueError(f"unit {self.unit_id} has no level-2 (neighbour) data")
+        return self.neighbour_lists[index]
+
+    def contributions(self, index: int) -> Contributions:
+        if self.contribution_list is None:
+            raise ValueError(f"unit {self.unit_id} has no level-3 (contribution) data")
+        return self.contribution_list[index]

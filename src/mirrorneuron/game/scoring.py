@@ -1,0 +1,140 @@
+"""Scoring, exactly as DESIGN.md §6 (same metrics as OpenAI's automated-interpretability).
+
+- ``unit_scale`` = q99 − q01 of the unit's values (fallback max − min, floor 1e-8);
+- ``round_score`` = 100 · max(0, 1 − |guess − actual| / scale);
+- ``summarize``: pooled Pearson correlation, R² = 1 − mean((a−p)²)/mean((a−ā)²), and absolute deviation
+  explained = 1 − mean|a−p| / mean|a−ā|, optionally also re-weighted with sampling weights.
+
+Degenerate inputs never produce NaN: a constant actual or prediction gives 0 and a flag.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+SCALE_FLOOR = 1e-8
+CONSTANT_ACTUAL = "constant_actual"
+CONSTANT_PREDICTION = "constant_prediction"
+EMPTY = "empty"
+
+
+def finite_array(name: str, x: Any) -> np.ndarray:
+    """``x`` as a 1-D float64 array; ValueError naming ``name`` if it holds NaN or inf."""
+    arr = np.asarray(x, dtype=np.float64).reshape(-1)
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ValueError(
+            f"{name} contains NaN or inf at position(s) {bad[:5].tolist()}; all values must be finite"
+        )
+    return arr
+
+
+def unit_scale(values: Any) -> float:
+    """q99 − q01 of ``values`` (np.quantile, linear); fallback max − min if that is 0; floored at 1e-8."""
+    v = finite_array("values", values)
+    if v.size == 0:
+        raise ValueError("values is empty: a unit's scale needs at least one activation")
+    q01, q99 = np.quantile(v, [0.01, 0.99])
+    scale = float(q99 - q01)
+    if scale <= 0.0:
+        scale = float(v.max() - v.min())
+    return max(scale, SCALE_FLOOR)
+
+
+def round_score(guess: float, actual: float, scale: float) -> float:
+    """100 · max(0, 1 − |guess − actual| / scale)."""
+    for name, x in (("guess", guess), ("actual", actual), ("scale", scale)):
+        if not math.isfinite(x):
+            raise ValueError(f"{name} must be finite, got {x!r}")
+    if scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale!r}")
+    return 100.0 * max(0.0, 1.0 - abs(guess - actual) / scale)
+
+
+def _is_constant(x: np.ndarray) -> bool:
+    return bool(np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())))
+
+
+def _metrics(a: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[float, float, float, tuple[str, ...]]:
+    """(correlation, r2, abs_dev_explained, flags) with normalised weights ``w`` (all ones = unweighted)."""
+    keep = w > 0
+    a, p, w = a[keep], p[keep], w[keep] / w[keep].sum()
+    da, dp = a - w @ a, p - w @ p
+    if _is_constant(a):
+        return 0.0, 0.0, 0.0, (CONSTANT_ACTUAL,) + ((CONSTANT_PREDICTION,) if _is_constant(p) else ())
+    var_a = float(w @ (da * da))
+    r2 = 1.0 - float(w @ ((a - p) ** 2)) / var_a
+    ade = 1.0 - float(w @ np.abs(a - p)) / float(w @ np.abs(da))
+    if _is_constant(p):
+        return 0.0, r2, ade, (CONSTANT_PREDICTION,)
+    corr = float(w @ (da * dp)) / math.sqrt(var_a * float(w @ (dp * dp)))
+    return max(-1.0, min(1.0, corr)), r2, ade, ()
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """Scores over a set of rounds. ``weighted_*`` are ``None`` unless sampling weights were given."""
+
+    n: int
+    mean_round_score: float | None
+    correlation: float
+    r2: float
+    abs_dev_explained: float
+    correlation_flag: str | None = None
+    flags: tuple[str, ...] = ()
+    weighted_mean_round_score: float | None = None
+    weighted_correlation: float | None = None
+    weighted_r2: float | None = None
+    weighted_abs_dev_explained: float | None = None
+    weighted_flags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["flags"], d["weighted_flags"] = list(self.flags), list(self.weighted_flags)
+        return d
+
+
+def summarize(actual: Any, predicted: Any, *, scale: Any = None, weights: Any = None) -> ScoreSummary:
+    """Summarise rounds with true values ``actual`` and guesses ``predicted``.
+
+    ``scale``: a float, or one per round (rounds of several units); without it ``mean_round_score`` is None.
+    ``weights``: sampling weights (natural ÷ sampling probability) for the re-weighted metrics.
+    ``correlation_flag`` says why correlation is 0 (``constant_actual`` wins over ``constant_prediction``).
+    """
+    a, p = finite_array("actual", actual), finite_array("predicted", predicted)
+    if a.shape != p.shape:
+        raise ValueError(f"actual has {a.size} values but predicted has {p.size}")
+    scores = None
+    if scale is not None:
+        s = finite_array("scale", scale)
+        if s.size == 1:
+            s = np.full(a.shape, s[0])
+        elif s.shape != a.shape:
+            raise ValueError(f"scale must be one number or one per round ({a.size}), got {s.size}")
+        scores = np.array([round_score(g, t, float(c)) for g, t, c in zip(p, a, s, strict=True)])
+    w = None if weights is None else finite_array("weights", weights)
+    if w is not None and (w.shape != a.shape or np.any(w < 0)):
+        raise ValueError(f"weights must be {a.size} non-negative numbers, one per round")
+    if a.size == 0:
+        return ScoreSummary(0, None, 0.0, 0.0, 0.0, None, (EMPTY,))
+    corr, r2, ade, flags = _metrics(a, p, np.ones_like(a))
+    mean_score = None if scores is None else float(scores.mean())
+    out = ScoreSummary(a.size, mean_score, corr, r2, ade, flags[0] if flags else None, flags)
+    if w is None:
+        return out
+    if w.sum() <= 0:
+        raise ValueError("weights sum to 0: at least one round needs a positive sampling weight")
+    wc, wr2, wade, wflags = _metrics(a, p, w)
+    wscore = None if scores is None else float(w @ scores / w.sum())
+    return replace(
+        out,
+        weighted_mean_round_score=wscore,
+        weighted_correlation=wc,
+        weighted_r2=wr2,
+        weighted_abs_dev_explained=wade,
+        weighted_flags=wflags,
+    )

@@ -1,0 +1,177 @@
+"""One streaming, resumable pass of a corpus through a model: per-unit stats, top-k, sample, activation cache.
+
+Resumable: the inputs are fixed up front and cut into shards of ``shard_windows`` windows; after each shard
+its activations and then the accumulator state are written atomically. A killed harvest restarts at the
+first shard without saved state and ends bit-identical to an uninterrupted run. Batches never cross shards,
+and the stats do not depend on batch size (see ``stats.SiteAccumulator``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file
+
+import mirrorneuron
+from mirrorneuron.corpus import load_corpus, load_digits
+from mirrorneuron.harvest.cache import FORMAT_VERSION, Harvest, atomic_save, atomic_write_json, shard_path
+from mirrorneuron.harvest.stats import SiteAccumulator
+from mirrorneuron.models.adapter import TorchAdapter
+from mirrorneuron.models.tokenizer import encode_corpus, to_windows
+from mirrorneuron.types import UserError
+
+Progress = Callable[[int, int], None]  # (windows done, windows total)
+
+
+@dataclass(frozen=True)
+class HarvestSpec:
+    corpus: str = "austen"
+    sites: tuple[str, ...] = ()
+    max_windows: int | None = 2000  # windows spread evenly over the corpus; None = all
+    batch_size: int = 32
+    shard_windows: int = 256
+    top_k: int = 20
+    sample_size: int = 16384
+    dtype: str = "float16"
+    seed: int = 0
+
+
+def default_sites(adapter: TorchAdapter) -> list[str]:
+    """Neuron sites: every MLP output (text) or hidden layer / conv / fc output (images)."""
+    names = adapter.site_names()
+    picked = [s for s in names if s.endswith("mlp.post")] or [s for s in names if s.endswith(".post")]
+    return picked or names
+
+
+def load_inputs(adapter: TorchAdapter, spec: HarvestSpec) -> tuple[np.ndarray, str, str]:
+    """The fixed input array for a harvest, plus the corpus id and checksum."""
+    if adapter.modality == "image":
+        if spec.corpus != "digits":
+            raise UserError(f"model {adapter.name} takes images; the only image corpus is 'digits'")
+        data = load_digits()
+        return data.images, data.id, data.checksum
+    if adapter.tokenizer is None or adapter.n_ctx is None:
+        raise UserError(f"model {adapter.name} has no tokenizer")
+    corpus = load_corpus(spec.corpus)
+    windows = to_windows(encode_corpus(adapter.tokenizer, corpus), adapter.n_ctx)
+    if spec.max_windows and len(windows) > spec.max_windows:
+        windows = windows[np.linspace(0, len(windows) - 1, spec.max_windows).round().astype(int)]
+    return windows, corpus.id, corpus.checksum
+
+
+def _manifest(
+    adapter: TorchAdapter,
+    spec: HarvestSpec,
+    sites: Sequence[str],
+    inputs: np.ndarray,
+    corpus: tuple[str, str],
+) -> dict[str, Any]:
+    positions = inputs.shape[1] if adapter.modality == "text" else 1
+    n_shards = -(-len(inputs) // spec.shard_windows)
+    return {
+        "format_version": FORMAT_VERSION,
+        "mirrorneuron_version": mirrorneuron.__version__,
+        "torch_version": torch.__version__,
+        "model": {"name": adapter.name, "checksum": adapter.checksum},
+        "modality": adapter.modality,
+        "corpus": {"id": corpus[0], "checksum": corpus[1]},
+        "spec": {**asdict(spec), "sites": list(sites)},
+        "sites": {s: adapter.width(s) for s in sites},
+        "n_windows": len(inputs),
+        "positions": positions,
+        "n_shards": n_shards,
+        "complete": False,
+    }
+
+
+def _identity(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a manifest that define the harvest (not its progress or timing)."""
+    return {k: v for k, v in manifest.items() if k not in ("complete", "seconds")}
+
+
+def _resume_state(
+    out: Path, manifest: dict[str, Any], sites: Sequence[str]
+) -> tuple[int, dict[str, SiteAccumulator] | None]:
+    """(first shard to do, accumulators) from a previous run of the same harvest, else (0, None)."""
+    old_path = out / "manifest.json"
+    if not old_path.exists():
+        return 0, None
+    old = json.loads(old_path.read_text())
+    if _identity(old) != _identity(manifest):
+        raise UserError(
+            f"{out} holds a different harvest; choose another --out or pass --force to overwrite it"
+        )
+    state_file = out / "state.safetensors"
+    if not state_file.exists():
+        return 0, None
+    flat = {k: torch.from_numpy(v) for k, v in load_file(str(state_file)).items()}
+    accs = {
+        s: SiteAccumulator.from_state_dict(
+            {k[len(s) + 1 :]: v for k, v in flat.items() if k.startswith(s + "/")}
+        )
+        for s in sites
+    }
+    return int(flat["next_shard"].item()), accs
+
+
+def harvest(
+    adapter: TorchAdapter, spec: HarvestSpec, out: Path, progress: Progress | None = None, force: bool = False
+) -> Harvest:
+    """Run (or resume) a harvest into ``out`` and return the reader for it."""
+    sites = list(spec.sites) or default_sites(adapter)
+    for s in sites:
+        adapter.width(s)  # unknown site → UserError before any work
+    if spec.batch_size < 1 or spec.shard_windows < 1:
+        raise UserError("batch size and shard size must be at least 1")
+    inputs, corpus_id, corpus_sum = load_inputs(adapter, spec)
+    manifest = _manifest(adapter, spec, sites, inputs, (corpus_id, corpus_sum))
+    if force and out.exists():
+        shutil.rmtree(out)
+    if (
+        (out / "manifest.json").exists()
+        and json.loads((out / "manifest.json").read_text()).get("complete")
+        and not force
+    ):
+        old = Harvest(out)
+        if _identity(old.manifest) == _identity(manifest):
+            return old
+    first, accs = _resume_state(out, manifest, sites)
+    if accs is None:
+        accs = {s: SiteAccumulator(adapter.width(s), spec.top_k, spec.sample_size, spec.seed) for s in sites}
+        (out / "shards").mkdir(parents=True, exist_ok=True)
+        atomic_save({"inputs": inputs}, out / "inputs.safetensors")
+        atomic_write_json(manifest, out / "manifest.json")
+    dtype = torch.float16 if spec.dtype == "float16" else torch.float32
+    positions, total = manifest["positions"], len(inputs)
+    t0 = time.perf_counter()
+    for shard in range(first, manifest["n_shards"]):
+        lo, hi = shard * spec.shard_windows, min((shard + 1) * spec.shard_windows, total)
+        buffers = {s: torch.empty((hi - lo, positions, adapter.width(s)), dtype=dtype) for s in sites}
+        for b in range(lo, hi, spec.batch_size):
+            e = min(b + spec.batch_size, hi)
+            acts = adapter.run(adapter.to_tensor(inputs[b:e]), sites)
+            for s in sites:
+                a = acts[s]
+                buffers[s][b - lo : e - lo].copy_(a)
+                accs[s].update(a.reshape(-1, a.shape[-1]), b * positions)
+            if progress:
+                progress(e, total)
+        atomic_save({s: buf.numpy() for s, buf in buffers.items()}, shard_path(out, shard))
+        state = {f"{s}/{k}": v.numpy() for s, acc in accs.items() for k, v in acc.state_dict().items()}
+        atomic_save(
+            state | {"next_shard": np.asarray([shard + 1], dtype=np.int64)}, out / "state.safetensors"
+        )
+    stats = {f"{s}/{k}": np.asarray(v) for s, acc in accs.items() for k, v in acc.finalize().items()}
+    atomic_save(stats, out / "stats.safetensors")
+    manifest |= {"complete": True, "seconds": round(time.perf_counter() - t0, 2)}
+    atomic_write_json(manifest, out / "manifest.json")
+    (out / "state.safetensors").unlink(missing_ok=True)
+    return Harvest(out)

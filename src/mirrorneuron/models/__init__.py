@@ -1,0 +1,1 @@
+"""Models: the zoo's own small networks, their trainer, and adapters that expose named sites."""

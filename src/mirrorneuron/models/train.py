@@ -1,0 +1,169 @@
+"""Train a zoo config into a checkpoint folder. Deterministic for a given config and seed (CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+
+from mirrorneuron.corpus import digits_split, load_corpus, load_digits
+from mirrorneuron.models.sites import find_sites
+from mirrorneuron.models.tokenizer import encode_corpus, train_tokenizer
+from mirrorneuron.models.transformer import TinyTransformer, n_params, unigram_loss
+from mirrorneuron.models.zoo import ZooConfig
+
+Progress = Callable[[int, int, float], None]  # (step, total, loss)
+VAL_FRACTION = 0.05
+
+
+def _optimizer(cfg: ZooConfig, model: nn.Module) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _lr_at(cfg: ZooConfig, step: int) -> float:
+    """Linear warm-up over 5 % of steps, then cosine decay to 10 %."""
+    warm = max(1, cfg.steps // 20)
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    frac = (step - warm) / max(1, cfg.steps - warm)
+    return cfg.lr * (0.1 + 0.45 * (1 + np.cos(np.pi * frac)))
+
+
+class _L1:
+    """Collects the L1 norm of neuron activations (``*.mlp.post`` / ``*.post`` sites) during a forward pass."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.total: torch.Tensor | float = 0.0
+        sites = {
+            n: s
+            for n, s in find_sites(model).items()
+            if n.endswith("mlp.post") or n.startswith(("layers.", "fc."))
+        }
+        self.handles = [s.register_forward_hook(self._hook) for n, s in sites.items() if n.endswith("post")]
+
+    def _hook(self, _m: nn.Module, _i: Any, out: torch.Tensor) -> None:
+        self.total = self.total + out.abs().mean()
+
+    def pop(self) -> torch.Tensor | float:
+        t, self.total = self.total, 0.0
+        return t
+
+
+def _fit(
+    cfg: ZooConfig,
+    model: nn.Module,
+    batch_loss: Callable[[torch.Generator], torch.Tensor],
+    progress: Progress | None,
+) -> float:
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = _optimizer(cfg, model)
+    l1 = _L1(model) if cfg.l1 > 0 else None
+    model.train()
+    loss_ema = float("nan")
+    for step in range(cfg.steps):
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(cfg, step)
+        loss = batch_loss(gen)
+        total = loss + cfg.l1 * l1.pop() if l1 else loss
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        value = loss.item()
+        loss_ema = value if step == 0 else 0.95 * loss_ema + 0.05 * value
+        if progress:
+            progress(step + 1, cfg.steps, loss_ema)
+    model.eval()
+    return loss_ema
+
+
+def _train_lm(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module, dict[str, Any], dict[str, str]]:
+    assert cfg.transformer is not None
+    corpus = load_corpus(cfg.corpus)
+    tok = train_tokenizer(corpus, cfg.transformer.vocab_size)
+    stream = torch.from_numpy(encode_corpus(tok, corpus).astype(np.int64))
+    n_val = int(len(stream) * VAL_FRACTION)
+    train, val = stream[:-n_val], stream[-n_val:]
+    torch.manual_seed(cfg.seed)
+    model = TinyTransformer(cfg.transformer)
+    span = cfg.transformer.n_ctx + 1
+
+    def batch_loss(gen: torch.Generator) -> torch.Tensor:
+        starts = torch.randint(0, len(train) - span, (cfg.batch_size,), generator=gen)
+        return model.loss(train[starts[:, None] + torch.arange(span)])
+
+    train_loss = _fit(cfg, model, batch_loss, progress)
+    windows = val[: (len(val) // span) * span].view(-1, span)
+    with torch.no_grad():
+        val_loss = float(torch.stack([model.loss(w) for w in windows.split(64)]).mean())
+    metrics = {
+        "val_loss": round(val_loss, 4),
+        "unigram_val_loss": round(unigram_loss(train, val, cfg.transformer.vocab_size), 4),
+        "train_loss": round(train_loss, 4),
+        "corpus": corpus.id,
+        "corpus_checksum": corpus.checksum,
+        "tokens": len(stream),
+    }
+    return model, metrics, {"tokenizer.json": tok.to_str()}
+
+
+def _train_digits(
+    cfg: ZooConfig, progress: Progress | None
+) -> tuple[nn.Module, dict[str, Any], dict[str, str]]:
+    assert cfg.vision is not None
+    data = load_digits()
+    tr, va = digits_split(data)
+    x, y = torch.from_numpy(data.images), torch.from_numpy(data.labels)
+    torch.manual_seed(cfg.seed)
+    model = cfg.build()
+
+    def batch_loss(gen: torch.Generator) -> torch.Tensor:
+        idx = torch.from_numpy(tr)[torch.randint(0, len(tr), (cfg.batch_size,), generator=gen)]
+        return F.cross_entropy(model(x[idx]), y[idx])
+
+    train_loss = _fit(cfg, model, batch_loss, progress)
+    with torch.no_grad():
+        logits = model(x[va])
+    metrics = {
+        "val_loss": round(float(F.cross_entropy(logits, y[va])), 4),
+        "val_accuracy": round(float((logits.argmax(-1) == y[va]).float().mean()), 4),
+        "train_loss": round(train_loss, 4),
+        "chance_accuracy": 0.1,
+    }
+    return model, metrics, {}
+
+
+def train(cfg: ZooConfig, out_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
+    """Train ``cfg`` and write the checkpoint atomically to ``out_dir`` (a failure leaves any old one intact)."""
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    t0 = time.perf_counter()
+    model, metrics, extra = (_train_lm if cfg.task == "lm" else _train_digits)(cfg, progress)
+    metrics |= {
+        "params": n_params(model),
+        "steps": cfg.steps,
+        "train_seconds": round(time.perf_counter() - t0, 1),
+    }
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+    (tmp / "config.json").write_text(cfg.model_dump_json(indent=2))
+    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    for name, text in extra.items():
+        (tmp / name).write_text(text)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return metrics

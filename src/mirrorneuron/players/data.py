@@ -1,0 +1,54 @@
+"""What the outer layer hands a bot beyond the round: the unit's harvested values (and target tokens)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mirrorneuron.game import Round, TextExample, UnitContext
+
+
+@dataclass(frozen=True, eq=False)
+class BotData:
+    """``values[i]``: the unit's activation on harvested example ``i``; ``target_tokens[i]``: that example's
+    target token string (``None`` for image units). Both are read-only copies."""
+
+    values: np.ndarray
+    target_tokens: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        values = np.array(self.values, dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(values)):
+            raise ValueError("BotData.values must be finite")
+        values.setflags(write=False)
+        object.__setattr__(self, "values", values)
+        if self.target_tokens is not None:
+            tokens = np.array([str(t) for t in self.target_tokens], dtype=object)
+            if tokens.shape != values.shape:
+                raise ValueError(
+                    f"BotData.target_tokens has {tokens.size} entries but there are {values.size} values"
+                )
+            tokens.setflags(write=False)
+            object.__setattr__(self, "target_tokens", tokens)
+
+    @classmethod
+    def from_context(cls, ctx: UnitContext) -> BotData:
+        """Values and (for text units) target tokens of every example in ``ctx``."""
+        values = np.asarray(ctx.values, dtype=np.float64)
+        examples = [ctx.example(i) for i in range(values.size)]
+        texts = [e for e in examples if isinstance(e, TextExample)]
+        if texts and len(texts) == len(examples):
+            return cls(values, np.array([e.target_token for e in texts], dtype=object))
+        return cls(values)
+
+    @property
+    def mean(self) -> float | None:
+        """The unit mean over the harvest, or ``None`` when no values were given."""
+        return float(self.values.mean()) if self.values.size else None
+
+
+def unit_mean(data: BotData | None, round: Round) -> float:
+    """The unit mean from ``data``, falling back to the round's level-0 stats."""
+    mean = data.mean if data is not None else None
+    return round.hints.stats.mean if mean is None else mean

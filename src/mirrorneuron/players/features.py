@@ -1,0 +1,56 @@
+"""Named, sparse features of a round for the ridge bot; the feature set grows with the level.
+
+- level 0/1: a hashed bag of the target token and the 2 tokens before it (text), or the pixels (images);
+- level 2: + each neighbour's value, one feature per label;
+- level 3: + each contribution term, the pre-activation and (for an elementwise nonlinearity) the value
+  the contributions give, which makes a linear fit exact.
+
+Hashing uses CRC-32, not Python's salted ``hash``, so features are the same in every process.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from mirrorneuron.game import Contributions, ImageExample, Level, Round, TextExample
+
+Features = dict[str, float]
+N_BUCKETS = 128
+CONTEXT = 2  # tokens before the target that enter the bag
+
+
+def token_bucket(back: int, token: str, n_buckets: int = N_BUCKETS) -> int:
+    """Stable hash bucket of ``token`` seen ``back`` positions before the target."""
+    return zlib.crc32(f"{back}|{token}".encode()) % n_buckets
+
+
+def example_features(round: Round, n_buckets: int = N_BUCKETS) -> Features:
+    ex = round.example
+    out: Features = {}
+    if isinstance(ex, TextExample):
+        for back in range(min(CONTEXT, ex.target) + 1):
+            key = f"tok:{token_bucket(back, ex.tokens[ex.target - back], n_buckets)}"
+            out[key] = out.get(key, 0.0) + 1.0
+    elif isinstance(ex, ImageExample):
+        for i, p in enumerate(ex.pixels.reshape(-1).tolist()):
+            if p:
+                out[f"px:{i}"] = p
+    return out
+
+
+def contribution_features(c: Contributions) -> Features:
+    out: Features = {f"term:{label}": value for label, value in c.terms}
+    out["preact"] = c.preactivation
+    if c.elementwise:
+        out["value"] = c.value()
+    return out
+
+
+def round_features(round: Round, n_buckets: int = N_BUCKETS) -> Features:
+    """The features of ``round`` at its level (zero-valued features are left out)."""
+    out = example_features(round, n_buckets)
+    if round.level >= Level.NEIGHBOURS:
+        out.update({f"nb:{h.label}": h.value for h in round.hints.neighbours})
+    if round.level >= Level.WEIGHTS and round.hints.contributions is not None:
+        out.update(contribution_features(round.hints.contributions))
+    return out

@@ -1,0 +1,107 @@
+"""The online ridge-regression bot: refits a closed-form ridge on the level's hint features after every
+observed round (see :mod:`mirrorneuron.players.features`).
+
+The model predicts the deviation from the unit mean: ``mean + x·w`` where ``x`` holds the features plus a
+constant, each column scaled to unit RMS over the observed rounds; ``w`` minimises
+``|y − mean − Xw|² + alpha·|w|²``. With nothing observed it predicts the unit mean. Columns are named
+(token bucket, neighbour label, contribution term), so they align across rounds; a name never seen in
+training counts as 0. State is kept per (unit, level).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mirrorneuron.game import Reveal, Round
+from mirrorneuron.players.data import BotData, unit_mean
+from mirrorneuron.players.features import N_BUCKETS, Features, round_features
+
+BIAS = "bias"
+
+
+def ridge_solve(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+    """argmin_w |y − xw|² + alpha|w|², via the primal (p ≤ n) or dual (p > n) normal equations."""
+    n, p = x.shape
+    if p <= n:
+        return np.asarray(np.linalg.solve(x.T @ x + alpha * np.eye(p), x.T @ y))
+    return np.asarray(x.T @ np.linalg.solve(x @ x.T + alpha * np.eye(n), y))
+
+
+@dataclass
+class RidgeFit:
+    columns: dict[str, int] = field(default_factory=dict)
+    scale: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def predict(self, feats: Features) -> float:
+        x = np.zeros(len(self.columns))
+        for name, value in feats.items():
+            col = self.columns.get(name)
+            if col is not None:
+                x[col] = value
+        return float((x / self.scale) @ self.weights)
+
+
+def fit(rows: list[Features], targets: list[float], alpha: float) -> RidgeFit:
+    """Ridge on named sparse rows; columns in first-seen order, all-zero columns dropped."""
+    columns: dict[str, int] = {}
+    for row in rows:
+        for name in row:
+            columns.setdefault(name, len(columns))
+    x = np.zeros((len(rows), len(columns)))
+    for i, row in enumerate(rows):
+        for name, value in row.items():
+            x[i, columns[name]] = value
+    rms = np.sqrt(np.mean(x * x, axis=0))
+    keep = np.flatnonzero(rms > 0)
+    kept = {name: int(np.searchsorted(keep, col)) for name, col in columns.items() if rms[col] > 0}
+    xs = x[:, keep] / rms[keep]
+    weights = ridge_solve(xs, np.asarray(targets, dtype=np.float64), alpha)
+    return RidgeFit(kept, rms[keep], weights)
+
+
+@dataclass
+class _Memory:
+    rows: list[Features] = field(default_factory=list)
+    targets: list[float] = field(default_factory=list)
+    fit: RidgeFit | None = None
+
+
+class RidgeBot:
+    """Online ridge regression on the round's hint features; near-exact at level 3 after a few rounds."""
+
+    name = "ridge"
+
+    def __init__(
+        self,
+        data: BotData | None = None,
+        alpha: float = 0.1,
+        n_buckets: int = N_BUCKETS,
+        max_history: int = 2000,
+    ) -> None:
+        if alpha <= 0:
+            raise ValueError(f"alpha must be positive, got {alpha}")
+        if n_buckets < 1 or max_history < 1:
+            raise ValueError("n_buckets and max_history must be at least 1")
+        self.data, self.alpha, self.n_buckets, self.max_history = data, alpha, n_buckets, max_history
+        self.memory: dict[tuple[str, int], _Memory] = {}
+
+    def _features(self, round: Round) -> Features:
+        return {BIAS: 1.0, **round_features(round, self.n_buckets)}
+
+    def guess(self, round: Round) -> float:
+        mean = unit_mean(self.data, round)
+        mem = self.memory.get((round.unit_id, int(round.level)))
+        if mem is None or mem.fit is None:
+            return mean
+        guess = mean + mem.fit.predict(self._features(round))
+        return guess if np.isfinite(guess) else mean
+
+    def observe(self, round: Round, reveal: Reveal) -> None:
+        mem = self.memory.setdefault((round.unit_id, int(round.level)), _Memory())
+        mem.rows.append(self._features(round))
+        mem.targets.append(reveal.actual - unit_mean(self.data, round))
+        del mem.rows[: -self.max_history], mem.targets[: -self.max_history]
+        mem.fit = fit(mem.rows, mem.targets, self.alpha)

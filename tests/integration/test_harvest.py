@@ -1,0 +1,128 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from mirrorneuron.harvest.cache import Harvest
+from mirrorneuron.harvest.run import HarvestSpec, harvest
+from mirrorneuron.models.adapter import zoo_adapter
+from mirrorneuron.types import UserError
+
+SITES = ("blocks.0.mlp.post", "blocks.1.resid.post")
+
+
+def _files(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    return {str(p.relative_to(path)): load_file(str(p)) for p in sorted(path.rglob("*.safetensors"))}
+
+
+def _assert_same(a: Path, b: Path, exact: bool = True) -> None:
+    fa, fb = _files(a), _files(b)
+    assert fa.keys() == fb.keys()
+    for name in fa:
+        for key in fa[name]:
+            x, y = fa[name][key], fb[name][key]
+            if exact or x.dtype.kind in "iu":
+                assert np.array_equal(x, y), (name, key)
+            else:
+                np.testing.assert_allclose(
+                    x.astype(np.float64), y.astype(np.float64), rtol=2e-3, atol=2e-3, err_msg=f"{name} {key}"
+                )
+
+
+def test_harvest_writes_a_readable_cache(small_lm: str, tmp_path: Path) -> None:
+    adapter = zoo_adapter(small_lm)
+    spec = HarvestSpec(sites=SITES, max_windows=40, shard_windows=16, sample_size=500)
+    h = harvest(adapter, spec, tmp_path / "h")
+    assert h.n_windows == 40 and h.positions == 64 and h.manifest["n_shards"] == 3
+    assert h.manifest["model"]["checksum"] == adapter.checksum and h.manifest["corpus"]["id"] == "austen"
+    acts = h.activations("blocks.0.mlp.post").astype(np.float64).reshape(-1, 256)
+    st = h.stats("blocks.0.mlp.post")
+    np.testing.assert_allclose(st["mean"], acts.mean(0), rtol=2e-3, atol=2e-3)  # cache is fp16, stats fp32
+    assert st["quantiles"].shape[0] == 256 and st["top_values"].shape == (256, 20)
+    # the cached activations equal a fresh forward pass on the same window
+    w = 7
+    fresh = adapter.activations(h.inputs[w : w + 1], "blocks.0.mlp.post")[0]
+    np.testing.assert_allclose(h.activations("blocks.0.mlp.post")[w], fresh, rtol=1e-2, atol=1e-3)
+    values = h.unit_values("blocks.0.mlp.post", 3)
+    assert values.shape == (40 * 64,)
+    top_e = int(st["top_indices"][3, 0])
+    assert values[top_e] == pytest.approx(values.max(), abs=1e-2)
+    assert len(h.example_id(top_e)) == 16 and h.example_id(0) != h.example_id(1)
+    # asking again with the same spec reuses the finished harvest
+    assert harvest(adapter, spec, tmp_path / "h").path == h.path
+
+
+def test_batch_size_invariance(small_lm: str, tmp_path: Path) -> None:
+    adapter = zoo_adapter(small_lm)
+    base = HarvestSpec(sites=SITES, max_windows=24, shard_windows=8, sample_size=300)
+    harvest(adapter, base.__class__(**{**base.__dict__, "batch_size": 1}), tmp_path / "b1")
+    harvest(adapter, base.__class__(**{**base.__dict__, "batch_size": 64}), tmp_path / "b64")
+    _assert_same(tmp_path / "b1", tmp_path / "b64", exact=False)
+
+
+def test_kill_minus_nine_then_resume_is_identical(small_lm: str, tmp_path: Path, isolated_home: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "mirrorneuron.cli",
+        "harvest",
+        small_lm,
+        "--max-windows",
+        "48",
+        "--batch-size",
+        "1",
+        "--shard-windows",
+        "8",
+        "--sites",
+        ",".join(SITES),
+    ]
+    env = {**os.environ, "MIRRORNEURON_HOME": str(isolated_home)}
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [*cmd, "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 60
+    while not (out / "state.safetensors").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (out / "state.safetensors").exists() and not (out / "stats.safetensors").exists(), (
+        "killed too late"
+    )
+    with pytest.raises(UserError, match="incomplete"):
+        Harvest(out)
+    subprocess.run([*cmd, "--out", str(out)], env=env, check=True, capture_output=True)
+    subprocess.run([*cmd, "--out", str(tmp_path / "clean")], env=env, check=True, capture_output=True)
+    _assert_same(out, tmp_path / "clean", exact=True)
+
+
+def test_bad_input(small_lm: str, tmp_path: Path) -> None:
+    adapter = zoo_adapter(small_lm)
+    with pytest.raises(UserError, match="unknown site"):
+        harvest(adapter, HarvestSpec(sites=("blocks.7.mlp.post",)), tmp_path / "x")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(UserError, match="empty"):
+        harvest(adapter, HarvestSpec(corpus=str(empty)), tmp_path / "y")
+    short = tmp_path / "short.txt"
+    short.write_text("Too short.")
+    with pytest.raises(UserError, match="too short"):
+        harvest(adapter, HarvestSpec(corpus=str(short)), tmp_path / "z")
+    harvest(adapter, HarvestSpec(sites=SITES[:1], max_windows=4), tmp_path / "h")
+    with pytest.raises(UserError, match="different harvest"):
+        harvest(adapter, HarvestSpec(sites=SITES, max_windows=4), tmp_path / "h")
+
+
+def test_digits_harvest(tmp_path: Path) -> None:
+    adapter = zoo_adapter("digits-cnn")
+    h = harvest(adapter, HarvestSpec(corpus="digits", max_windows=None, shard_windows=512), tmp_path / "d")
+    assert h.positions == 1 and h.n_windows == 1797
+    assert set(h.sites) == {"conv.0.post", "conv.1.post", "fc.post"}
+    assert h.width("conv.0.post") == 8 * 8 * 8 and h.inputs.shape == (1797, 8, 8)
+    assert (h.unit_values("fc.post", 0) >= 0).all()  # ReLU
