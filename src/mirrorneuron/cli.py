@@ -32,10 +32,12 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+bots_app = typer.Typer(help="Bots that play the same rounds with the same metric.", no_args_is_help=True)
 zoo_app = typer.Typer(
     help="The model zoo: list, train and inspect the project's own small models.", no_args_is_help=True
 )
 app.add_typer(zoo_app, name="zoo")
+app.add_typer(bots_app, name="bots")
 console = Console()
 
 
@@ -61,9 +63,7 @@ def zoo_list() -> None:
     from mirrorneuron.models.transformer import n_params
     from mirrorneuron.models.zoo import REGISTRY, checkpoint_dir, read_metrics
 
-    table = Table(
-        Column("name", no_wrap=True), "task", "act", "params", "val loss", "acc / unigram", "trained"
-    )
+    table = Table(Column("name", no_wrap=True), "task", "act", "params", "val loss", "acc / unigram", "trained")
     for name, cfg in REGISTRY.items():
         path = checkpoint_dir(name)
         m = read_metrics(path) if path else {}
@@ -105,9 +105,7 @@ def zoo_train(
         int | None,
         typer.Option(help="override the config's number of steps (the result is then not the zoo model)"),
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="checkpoint folder (default: $MIRRORNEURON_HOME/zoo/NAME)")
-    ] = None,
+    out: Annotated[Path | None, typer.Option(help="checkpoint folder (default: $MIRRORNEURON_HOME/zoo/NAME)")] = None,
 ) -> None:
     """Train a zoo model from its config (deterministic for the config's seed)."""
     from mirrorneuron.models.train import train
@@ -133,18 +131,14 @@ def zoo_train(
 @app.command("harvest")
 def harvest_cmd(
     model: str,
-    corpus: Annotated[
-        str, typer.Option(help="built-in corpus name (austen, digits) or a UTF-8 text file/folder")
-    ] = "",
+    corpus: Annotated[str, typer.Option(help="built-in corpus name (austen, digits) or a UTF-8 text file/folder")] = "",
     sites: Annotated[str, typer.Option(help="comma-separated sites (default: the neuron sites)")] = "",
     out: Annotated[
         Path | None, typer.Option(help="harvest folder (default: $MIRRORNEURON_HOME/harvests/MODEL)")
     ] = None,
     max_windows: Annotated[int, typer.Option(help="windows spread over the corpus; 0 = all")] = 2000,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    shard_windows: Annotated[
-        int, typer.Option(min=1, help="windows per shard (the unit of resumption)")
-    ] = 256,
+    shard_windows: Annotated[int, typer.Option(min=1, help="windows per shard (the unit of resumption)")] = 256,
     force: Annotated[bool, typer.Option(help="overwrite an existing harvest folder")] = False,
 ) -> None:
     """Stream a corpus through MODEL: per-unit stats, quantiles, top-k, random sample and an activation cache."""
@@ -161,9 +155,7 @@ def harvest_cmd(
     )
     target = out or default_harvest_dir(model)
     with progress_bar(f"harvesting {model}") as p:
-        h = harvest(
-            adapter, spec, target, lambda d, n: p.update(p.task_ids[0], completed=d, total=n), force=force
-        )
+        h = harvest(adapter, spec, target, lambda d, n: p.update(p.task_ids[0], completed=d, total=n), force=force)
     console.print(
         f"[green]harvest ready[/] {h.path}: {h.n_examples:,} examples × {sum(h.width(s) for s in h.sites):,} units "
         f"at {', '.join(h.sites)}"
@@ -186,9 +178,7 @@ def activations_cmd(
 
     adapter = zoo_adapter(model)
     if adapter.modality != "text":
-        raise UserError(
-            "activations on custom input: only text models for now; use the Python API for images"
-        )
+        raise UserError("activations on custom input: only text models for now; use the Python API for images")
     ids = adapter.encode(text)
     acts = adapter.activations(ids[None], site)[0, :, index] if 0 <= index < adapter.width(site) else None
     if acts is None:
@@ -197,6 +187,94 @@ def activations_cmd(
     for i, (tok, a) in enumerate(zip(adapter.tokens(ids), acts, strict=True)):
         table.add_row(str(i), repr(tok), f"{a:+.3f}")
     console.print(table)
+
+
+# --- the game -----------------------------------------------------------------------------------------
+def _open(model: str, unit: str | None, seed: int | None):
+    from mirrorneuron.units import open_unit
+
+    with progress_bar(f"preparing {model} (first run harvests the corpus)") as p:
+        return open_unit(model, unit, seed, progress=lambda d, n: p.update(p.task_ids[0], completed=d, total=n))
+
+
+def _rounds(ctx, level: str, rounds: int, seed: int | None):
+    from mirrorneuron.game import Level, make_rounds
+
+    try:
+        lvl = Level.parse(level)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if rounds < 1:
+        raise UserError("--rounds must be at least 1")
+    return make_rounds(ctx, lvl, rounds, seed=seed if seed is not None else 0)
+
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="zoo model (tiny-gelu: text, digits-mlp: images)")]
+UnitOpt = Annotated[
+    str | None, typer.Option("--unit", "-u", help="unit id MODEL/SITE/neuron/I or SITE/I; default: a random one")
+]
+LevelOpt = Annotated[str, typer.Option("--level", "-l", help="0 blind, 1 examples, 2 neighbours, 3 weights")]
+RoundsOpt = Annotated[int, typer.Option("--rounds", "-n", help="rounds to play")]
+SeedOpt = Annotated[int | None, typer.Option(help="seed for the unit choice and the rounds")]
+
+
+@app.command("play")
+def play_cmd(
+    model: ModelOpt = "tiny-gelu",
+    unit: UnitOpt = None,
+    random: Annotated[
+        bool, typer.Option("--random", help="pick a random unit (the default when --unit is not given)")
+    ] = False,
+    level: LevelOpt = "1",
+    rounds: RoundsOpt = 10,
+    seed: SeedOpt = None,
+    terminal: Annotated[
+        bool, typer.Option("--terminal", help="play in this terminal (the only front end so far)")
+    ] = True,
+    feedback: Annotated[bool, typer.Option(help="reveal the truth after each guess")] = True,
+) -> None:
+    """Play: guess a unit's activation on each example, see the truth, learn the unit."""
+    from mirrorneuron.game import truth_from
+    from mirrorneuron.players.data import BotData
+    from mirrorneuron.players.render import shaded_window
+    from mirrorneuron.players.terminal import play_terminal
+
+    if random and unit:
+        raise UserError("give either --unit or --random, not both")
+    ctx = _open(model, unit, seed)
+    rs = _rounds(ctx, level, rounds, seed)
+
+    def reveal_view(r):
+        if ctx.modality != "text":
+            return None
+        tokens, acts = ctx.window_activations(r.index)
+        return shaded_window(tokens, acts, ctx.harvest.example_location(r.index)[1])
+
+    play_terminal(console, rs, truth_from(ctx), BotData(ctx.values, ctx.target_tokens()), reveal_view, feedback)
+
+
+@bots_app.command("run")
+def bots_run(
+    model: str,
+    unit: Annotated[str, typer.Argument(help="unit id MODEL/SITE/neuron/I or SITE/I, or 'random'")],
+    bot: Annotated[str, typer.Option(help="mean, unigram, knn, ridge, llm, or 'all' (the offline ones)")] = "all",
+    level: LevelOpt = "1",
+    rounds: RoundsOpt = 50,
+    seed: SeedOpt = None,
+) -> None:
+    """Let bots play N rounds of a unit and print their scores."""
+    from mirrorneuron.game import run_session, truth_from
+    from mirrorneuron.players import OFFLINE_BOT_NAMES, make_bot
+    from mirrorneuron.players.data import BotData
+    from mirrorneuron.players.render import summary_table
+
+    ctx = _open(model, None if unit == "random" else unit, seed)
+    rs = _rounds(ctx, level, rounds, seed)
+    data = BotData(ctx.values, ctx.target_tokens())
+    names = list(OFFLINE_BOT_NAMES) if bot == "all" else [bot]
+    results = {n: run_session(make_bot(n, data), rs.rounds, truth_from(ctx)) for n in names}
+    console.print(f"unit [bold]{ctx.unit_id}[/] · level {rs.level} · {len(rs.rounds)} rounds")
+    console.print(summary_table(results))
 
 
 def main() -> None:

@@ -13,9 +13,7 @@ import numpy as np
 from mirrorneuron.config import BUILTIN_CORPORA
 from mirrorneuron.types import UserError
 
-BUILTIN_TEXT = {
-    "austen": "austen.txt.gz"
-}  # Jane Austen's six novels (public domain), see scripts/fetch_austen.py
+BUILTIN_TEXT = {"austen": "austen.txt.gz"}  # Jane Austen's six novels (public domain), see scripts/fetch_austen.py
 
 
 @dataclass(frozen=True)
@@ -44,9 +42,7 @@ def _read_text(path: Path) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise UserError(
-            f"{path}: not UTF-8 text (byte {e.start}); convert it with e.g. `iconv -t utf-8`"
-        ) from None
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start}); convert it with e.g. `iconv -t utf-8`") from None
 
 
 def _split_documents(text: str) -> list[str]:
@@ -64,9 +60,7 @@ def load_corpus(name_or_path: str) -> Corpus:
     path = Path(name_or_path)
     if not path.exists():
         known = ", ".join(BUILTIN_TEXT)
-        raise UserError(
-            f"corpus {name_or_path!r} not found: give a built-in name ({known}) or a text file/folder"
-        )
+        raise UserError(f"corpus {name_or_path!r} not found: give a built-in name ({known}) or a text file/folder")
     files = (
         sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in {".txt", ".gz", ".md"})
         if path.is_dir()

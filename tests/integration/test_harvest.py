@@ -84,17 +84,13 @@ def test_kill_minus_nine_then_resume_is_identical(small_lm: str, tmp_path: Path,
     ]
     env = {**os.environ, "MIRRORNEURON_HOME": str(isolated_home)}
     out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [*cmd, "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    proc = subprocess.Popen([*cmd, "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while not (out / "state.safetensors").exists() and time.time() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert (out / "state.safetensors").exists() and not (out / "stats.safetensors").exists(), (
-        "killed too late"
-    )
+    assert (out / "state.safetensors").exists() and not (out / "stats.safetensors").exists(), "killed too late"
     with pytest.raises(UserError, match="incomplete"):
         Harvest(out)
     subprocess.run([*cmd, "--out", str(out)], env=env, check=True, capture_output=True)

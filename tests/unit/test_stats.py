@@ -33,6 +33,8 @@ def make_data(rng: np.random.Generator, n: int, units: int, kind: str) -> np.nda
         x = np.maximum(x - rng.uniform(0, 30, size=units), 0)
     elif kind == "ties":  # few distinct values: ties everywhere, including at the top-k cut
         x = np.round(rng.normal(size=(n, units)))
+    elif kind == "rising":  # drifting upwards: every batch floods the running top-k with candidates
+        x = np.round(x) + np.arange(n)[:, None] // 7
     elif kind == "const":
         x[:, rng.integers(units)] = rng.normal() * 1e3
     return x.astype(np.float32)
@@ -50,9 +52,7 @@ def ref_sample(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.lexsort((np.arange(n), prio))[:size])
 
 
-def check_against_reference(
-    x: np.ndarray, res: dict[str, np.ndarray], top_k: int, size: int, seed: int
-) -> None:
+def check_against_reference(x: np.ndarray, res: dict[str, np.ndarray], top_k: int, size: int, seed: int) -> None:
     x64 = x.astype(np.float64)
     scale = max(1.0, float(np.abs(x64).max()))
     assert res["count"] == x.shape[0]
@@ -84,7 +84,7 @@ def assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray], keys: tuple[
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(1, 300),
     units=st.integers(1, 5),
-    kind=st.sampled_from(["normal", "relu", "ties", "const"]),
+    kind=st.sampled_from(["normal", "relu", "ties", "rising", "const"]),
     top_k=st.integers(0, 9),
     size=st.integers(0, 400),
     cuts=st.lists(st.integers(0, 300), max_size=8),
@@ -115,11 +115,11 @@ def test_arbitrary_floats(x: np.ndarray, cut: int) -> None:
     check_against_reference(x, res, 3, 20, 5)
 
 
-@pytest.mark.parametrize("kind", ["relu", "ties"])
+@pytest.mark.parametrize("kind", ["relu", "ties", "rising"])
 def test_batch_size_invariance(kind: str) -> None:
     x = make_data(np.random.default_rng(1), 700, 8, kind)
     kw = {"top_k": 20, "sample_size": 150, "seed": 3}
-    results = [run(x, list(range(0, 700, step)), **kw) for step in (1, 64, 700)]
+    results = [run(x, list(range(0, 700, step)), **kw) for step in (1, 64, 250, 700)]
     for other in results[1:]:
         assert_same(results[0], other, EXACT_KEYS)
         np.testing.assert_allclose(results[0]["var"], other["var"], rtol=1e-12)
@@ -166,9 +166,7 @@ def test_quantiles_from_sample_are_within_one_percentile_point() -> None:
 
 def test_sample_is_spread_and_seeded() -> None:
     a = ref_sample(100_000, 5000, seed=0)
-    assert np.array_equal(
-        a, run(np.zeros((100_000, 1), np.float32), [50_000], sample_size=5000)["sample_indices"]
-    )
+    assert np.array_equal(a, run(np.zeros((100_000, 1), np.float32), [50_000], sample_size=5000)["sample_indices"])
     assert abs(np.sum(a < 50_000) - 2500) < 200  # uniform over positions
     assert len(np.intersect1d(a, ref_sample(100_000, 5000, seed=1))) < 500  # seeds give different samples
 

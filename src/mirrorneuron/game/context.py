@@ -69,9 +69,7 @@ class TextExample:
     def __post_init__(self) -> None:
         object.__setattr__(self, "tokens", tuple(str(t) for t in self.tokens))
         if not 0 <= self.target < len(self.tokens):
-            raise ValueError(
-                f"target position {self.target} is outside the window of {len(self.tokens)} tokens"
-            )
+            raise ValueError(f"target position {self.target} is outside the window of {len(self.tokens)} tokens")
 
     @property
     def target_token(self) -> str:

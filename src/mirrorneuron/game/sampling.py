@@ -134,9 +134,7 @@ def mixture_probability(values: Any, plan: SamplingPlan, exclude_mask: Any = Non
     return _mixture(v.size, _cells(v, plan, eligible))
 
 
-def draw(
-    values: Any, plan: SamplingPlan, n: int, rng: np.random.Generator, exclude_mask: Any = None
-) -> list[Draw]:
+def draw(values: Any, plan: SamplingPlan, n: int, rng: np.random.Generator, exclude_mask: Any = None) -> list[Draw]:
     """Draw ``n`` examples: per draw pick a strategy by proportion, then top = uniform in the top pool,
     bin = uniform non-empty bin then uniform in it, random = uniform over eligible examples.
 

@@ -27,9 +27,7 @@ def finite_array(name: str, x: Any) -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64).reshape(-1)
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
-        raise ValueError(
-            f"{name} contains NaN or inf at position(s) {bad[:5].tolist()}; all values must be finite"
-        )
+        raise ValueError(f"{name} contains NaN or inf at position(s) {bad[:5].tolist()}; all values must be finite")
     return arr
 
 

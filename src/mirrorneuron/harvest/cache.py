@@ -50,9 +50,7 @@ def _load(path: Path) -> dict[str, np.ndarray]:
     try:
         return load_file(str(path))
     except FileNotFoundError:
-        raise UserError(
-            f"{path} is missing: the harvest is incomplete; run the harvest again to resume it"
-        ) from None
+        raise UserError(f"{path} is missing: the harvest is incomplete; run the harvest again to resume it") from None
     except (SafetensorError, OSError) as e:
         raise UserError(f"{path} is corrupt ({e}); delete the harvest folder and harvest again") from None
 
@@ -71,9 +69,7 @@ class Harvest:
         except json.JSONDecodeError as e:
             raise UserError(f"{self.path}/manifest.json is corrupt ({e})") from None
         if not self.manifest.get("complete"):
-            raise UserError(
-                f"harvest at {self.path} is incomplete; run the same harvest command again to resume it"
-            )
+            raise UserError(f"harvest at {self.path} is incomplete; run the same harvest command again to resume it")
 
     @property
     def model(self) -> str:
@@ -142,6 +138,4 @@ class Harvest:
         """Stable id = hash of the content the unit can see: the window up to and including the target."""
         w, p = self.example_location(example)
         content = self.inputs[w, : p + 1] if self.manifest["modality"] == "text" else self.inputs[w]
-        return hashlib.sha1(np.ascontiguousarray(content).tobytes() + p.to_bytes(4, "little")).hexdigest()[
-            :16
-        ]
+        return hashlib.sha1(np.ascontiguousarray(content).tobytes() + p.to_bytes(4, "little")).hexdigest()[:16]

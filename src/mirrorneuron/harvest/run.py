@@ -106,17 +106,13 @@ def _resume_state(
         return 0, None
     old = json.loads(old_path.read_text())
     if _identity(old) != _identity(manifest):
-        raise UserError(
-            f"{out} holds a different harvest; choose another --out or pass --force to overwrite it"
-        )
+        raise UserError(f"{out} holds a different harvest; choose another --out or pass --force to overwrite it")
     state_file = out / "state.safetensors"
     if not state_file.exists():
         return 0, None
     flat = {k: torch.from_numpy(v) for k, v in load_file(str(state_file)).items()}
     accs = {
-        s: SiteAccumulator.from_state_dict(
-            {k[len(s) + 1 :]: v for k, v in flat.items() if k.startswith(s + "/")}
-        )
+        s: SiteAccumulator.from_state_dict({k[len(s) + 1 :]: v for k, v in flat.items() if k.startswith(s + "/")})
         for s in sites
     }
     return int(flat["next_shard"].item()), accs
@@ -166,9 +162,7 @@ def harvest(
                 progress(e, total)
         atomic_save({s: buf.numpy() for s, buf in buffers.items()}, shard_path(out, shard))
         state = {f"{s}/{k}": v.numpy() for s, acc in accs.items() for k, v in acc.state_dict().items()}
-        atomic_save(
-            state | {"next_shard": np.asarray([shard + 1], dtype=np.int64)}, out / "state.safetensors"
-        )
+        atomic_save(state | {"next_shard": np.asarray([shard + 1], dtype=np.int64)}, out / "state.safetensors")
     stats = {f"{s}/{k}": np.asarray(v) for s, acc in accs.items() for k, v in acc.finalize().items()}
     atomic_save(stats, out / "stats.safetensors")
     manifest |= {"complete": True, "seconds": round(time.perf_counter() - t0, 2)}

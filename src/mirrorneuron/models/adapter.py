@@ -54,9 +54,7 @@ class TorchAdapter:
         return self.sites[site]
 
     @torch.inference_mode()
-    def run(
-        self, inputs: torch.Tensor, sites: Sequence[str], stop_early: bool = True
-    ) -> dict[str, torch.Tensor]:
+    def run(self, inputs: torch.Tensor, sites: Sequence[str], stop_early: bool = True) -> dict[str, torch.Tensor]:
         """Forward ``inputs`` and return each requested site's activation as float32 [B, P, U]."""
         wanted = {s: self._site(s) for s in sites}
         got: dict[str, torch.Tensor] = {}

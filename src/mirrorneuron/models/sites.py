@@ -11,12 +11,17 @@ class Site(nn.Identity):
 
     ``width`` is the number of units; ``positional`` says whether dim 1 of the activation is a sequence
     position (text) or whether the whole per-example activation is one position (images, flattened).
+
+    ``linear`` names the ``nn.Linear`` attribute of the same parent module whose output, passed through the
+    elementwise ``act``, gives this site (used to split a unit into weight × input contributions).
     """
 
-    def __init__(self, width: int, positional: bool = True) -> None:
+    def __init__(self, width: int, positional: bool = True, linear: str | None = None, act: str | None = None) -> None:
         super().__init__()
         self.width = width
         self.positional = positional
+        self.linear = linear
+        self.act = act
 
 
 def find_sites(model: nn.Module) -> dict[str, Site]:

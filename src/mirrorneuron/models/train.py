@@ -48,9 +48,7 @@ class _L1:
     def __init__(self, model: nn.Module) -> None:
         self.total: torch.Tensor | float = 0.0
         sites = {
-            n: s
-            for n, s in find_sites(model).items()
-            if n.endswith("mlp.post") or n.startswith(("layers.", "fc."))
+            n: s for n, s in find_sites(model).items() if n.endswith("mlp.post") or n.startswith(("layers.", "fc."))
         }
         self.handles = [s.register_forward_hook(self._hook) for n, s in sites.items() if n.endswith("post")]
 
@@ -120,9 +118,7 @@ def _train_lm(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module, dic
     return model, metrics, {"tokenizer.json": tok.to_str()}
 
 
-def _train_digits(
-    cfg: ZooConfig, progress: Progress | None
-) -> tuple[nn.Module, dict[str, Any], dict[str, str]]:
+def _train_digits(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module, dict[str, Any], dict[str, str]]:
     assert cfg.vision is not None
     data = load_digits()
     tr, va = digits_split(data)
@@ -158,6 +154,7 @@ def train(cfg: ZooConfig, out_dir: Path, progress: Progress | None = None) -> di
     }
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+    tmp.chmod(0o755)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
     (tmp / "config.json").write_text(cfg.model_dump_json(indent=2))
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))

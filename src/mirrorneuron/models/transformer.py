@@ -52,8 +52,8 @@ class MLP(nn.Module):
         self.act_fn = cfg.act_fn
         self.W_in = nn.Linear(cfg.d_model, cfg.d_mlp)
         self.W_out = nn.Linear(cfg.d_mlp, cfg.d_model)
-        self.pre = Site(cfg.d_mlp)
-        self.post = Site(cfg.d_mlp)
+        self.pre = Site(cfg.d_mlp, linear="W_in", act="identity")
+        self.post = Site(cfg.d_mlp, linear="W_in", act=cfg.act_fn)
         if cfg.act_fn == "solu_ln":
             self.mid = Site(cfg.d_mlp)
             self.ln = nn.LayerNorm(cfg.d_mlp)
@@ -76,9 +76,7 @@ class Block(nn.Module):
         self.attn = Attention(cfg)
         self.ln2 = nn.LayerNorm(cfg.d_model)
         self.mlp = MLP(cfg)
-        self.resid = nn.ModuleDict(
-            {"pre": Site(cfg.d_model), "mid": Site(cfg.d_model), "post": Site(cfg.d_model)}
-        )
+        self.resid = nn.ModuleDict({"pre": Site(cfg.d_model), "mid": Site(cfg.d_model), "post": Site(cfg.d_model)})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.resid["pre"](x)

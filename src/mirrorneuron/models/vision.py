@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel
@@ -22,7 +24,7 @@ class VisionConfig(BaseModel):
     n_classes: int = 10
 
 
-def _act(name: str):  # type: ignore[no-untyped-def]
+def _act(name: str):
     if name not in ACTS:
         raise ValueError(f"unknown act_fn {name!r}; choose one of {tuple(ACTS)}")
     return ACTS[name]
@@ -37,8 +39,14 @@ class DigitsMLP(nn.Module):
         self.act = _act(cfg.act_fn)
         dims = [cfg.image_size**2] + [cfg.width] * cfg.n_layers
         self.layers = nn.ModuleList(
-            nn.ModuleDict({"linear": nn.Linear(a, b), "pre": Site(b), "post": Site(b)})
-            for a, b in zip(dims, dims[1:], strict=False)
+            nn.ModuleDict(
+                {
+                    "linear": nn.Linear(a, b),
+                    "pre": Site(b, linear="linear", act="identity"),
+                    "post": Site(b, linear="linear", act=cfg.act_fn),
+                }
+            )
+            for a, b in itertools.pairwise(dims)
         )
         self.head = nn.Linear(dims[-1], cfg.n_classes)
         self.logits = Site(cfg.n_classes)
@@ -59,13 +67,14 @@ class DigitsCNN(nn.Module):
         self.act = _act(cfg.act_fn)
         c, s = cfg.channels, cfg.image_size
         self.conv = nn.ModuleList(
-            nn.ModuleDict(
-                {"conv": nn.Conv2d(cin, c, 3, padding=1), "post": Site(c * s * s, positional=False)}
-            )
+            nn.ModuleDict({"conv": nn.Conv2d(cin, c, 3, padding=1), "post": Site(c * s * s, positional=False)})
             for cin in (1, c)
         )
         self.fc = nn.ModuleDict(
-            {"linear": nn.Linear(c * (s // 2) ** 2, cfg.width), "post": Site(cfg.width, positional=False)}
+            {
+                "linear": nn.Linear(c * (s // 2) ** 2, cfg.width),
+                "post": Site(cfg.width, positional=False, linear="linear", act=cfg.act_fn),
+            }
         )
         self.head = nn.Linear(cfg.width, cfg.n_classes)
         self.logits = Site(cfg.n_classes, positional=False)

@@ -60,18 +60,12 @@ class ZooConfig(BaseModel):
 def _lm(name: str, act: str = "gelu", description: str = "", **kw: Any) -> ZooConfig:
     shape = {k: kw.pop(k) for k in ("d_model", "n_layers", "d_mlp", "n_heads") if k in kw}
     tcfg = TransformerConfig(vocab_size=2048, n_ctx=64, act_fn=act, **shape)
-    return ZooConfig(
-        name=name, task="lm", description=description, transformer=tcfg, steps=4000, batch_size=32, **kw
-    )
+    return ZooConfig(name=name, task="lm", description=description, transformer=tcfg, steps=4000, batch_size=32, **kw)
 
 
 def _digits(name: str, arch: str = "mlp", act: str = "relu", description: str = "", **kw: Any) -> ZooConfig:
-    vcfg = VisionConfig(
-        arch=arch, act_fn=act, **{k: kw.pop(k) for k in ("width", "n_layers", "channels") if k in kw}
-    )
-    return ZooConfig(
-        name=name, task="digits", description=description, vision=vcfg, steps=1500, batch_size=64, **kw
-    )
+    vcfg = VisionConfig(arch=arch, act_fn=act, **{k: kw.pop(k) for k in ("width", "n_layers", "channels") if k in kw})
+    return ZooConfig(name=name, task="digits", description=description, vision=vcfg, steps=1500, batch_size=64, **kw)
 
 
 REGISTRY: dict[str, ZooConfig] = {
@@ -86,9 +80,7 @@ REGISTRY: dict[str, ZooConfig] = {
         _lm("tiny-gelu-seed1", "gelu", "as tiny-gelu, another seed", seed=1),
         _digits("digits-mlp", "mlp", "relu", "default image model: MLP 64→64→64→10 on 8×8 digits"),
         _digits("digits-mlp-gelu", "mlp", "gelu", "as digits-mlp with GELU"),
-        _digits(
-            "digits-mlp-l1", "mlp", "relu", "as digits-mlp with an L1 penalty on hidden activations", l1=1e-3
-        ),
+        _digits("digits-mlp-l1", "mlp", "relu", "as digits-mlp with an L1 penalty on hidden activations", l1=1e-3),
         _digits(
             "digits-mlp-sgd",
             "mlp",

@@ -26,9 +26,7 @@ class BotData:
         if self.target_tokens is not None:
             tokens = np.array([str(t) for t in self.target_tokens], dtype=object)
             if tokens.shape != values.shape:
-                raise ValueError(
-                    f"BotData.target_tokens has {tokens.size} entries but there are {values.size} values"
-                )
+                raise ValueError(f"BotData.target_tokens has {tokens.size} entries but there are {values.size} values")
             tokens.setflags(write=False)
             object.__setattr__(self, "target_tokens", tokens)
 

@@ -47,7 +47,14 @@ def contribution_features(c: Contributions) -> Features:
 
 
 def round_features(round: Round, n_buckets: int = N_BUCKETS) -> Features:
-    """The features of ``round`` at its level (zero-valued features are left out)."""
+    """The features of ``round`` at its level (zero-valued features are left out).
+
+    At level 3 with an elementwise nonlinearity the contributions determine the value, so only the computed
+    value and the pre-activation are used: extra weak features would only dilute a fit from a few rounds.
+    """
+    c = round.hints.contributions if round.level >= Level.WEIGHTS else None
+    if c is not None and c.elementwise:
+        return {"preact": c.preactivation, "value": c.value()}
     out = example_features(round, n_buckets)
     if round.level >= Level.NEIGHBOURS:
         out.update({f"nb:{h.label}": h.value for h in round.hints.neighbours})

@@ -86,9 +86,7 @@ class LlmBot:
         self.seen: dict[str, deque[tuple[Round, Reveal]]] = {}
 
     @classmethod
-    def from_env(
-        cls, data: BotData | None = None, env: Mapping[str, str] | None = None, **options: Any
-    ) -> LlmBot:
+    def from_env(cls, data: BotData | None = None, env: Mapping[str, str] | None = None, **options: Any) -> LlmBot:
         """Configured from the ``MIRRORNEURON_LLM_*`` variables; ``base_url``/``api_key``/``model`` options
         override them. Raises :class:`LlmNotConfigured` naming the variables when something is missing."""
         env = os.environ if env is None else env
@@ -127,9 +125,7 @@ class LlmBot:
         try:
             content = payload["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            raise LlmError(
-                f"unexpected chat-completions answer from {self.url}: {str(payload)[:300]}"
-            ) from None
+            raise LlmError(f"unexpected chat-completions answer from {self.url}: {str(payload)[:300]}") from None
         return "" if content is None else str(content)
 
     def prompt(self, round: Round) -> list[dict[str, str]]:

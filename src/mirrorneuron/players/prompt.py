@@ -38,9 +38,7 @@ def render_example(example: dict[str, Any]) -> str:
     if example["kind"] == "text":
         tokens, t = [str(tok) for tok in example["tokens"]], int(example["target"])
         line = "".join(_visible(tok) for tok in tokens[:t])
-        line += (
-            MARK_OPEN + _visible(tokens[t]) + MARK_CLOSE + "".join(_visible(tok) for tok in tokens[t + 1 :])
-        )
+        line += MARK_OPEN + _visible(tokens[t]) + MARK_CLOSE + "".join(_visible(tok) for tok in tokens[t + 1 :])
         return f"{line}\ntarget token: {tokens[t]!r}"
     rows = example["pixels"]
     top = len(SHADES) - 1

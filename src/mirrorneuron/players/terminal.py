@@ -1,0 +1,94 @@
+"""The terminal game: a human Player that reads guesses from the keyboard, plus the session around it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.text import Text
+
+from mirrorneuron.game import Level, Reveal, Round, RoundSet, run_session
+from mirrorneuron.game.session import SessionResult, StopSession
+from mirrorneuron.players import OFFLINE_BOT_NAMES, make_bot
+from mirrorneuron.players.data import BotData
+from mirrorneuron.players.render import round_view, sparkline, summary_table
+
+RevealView = Callable[[Round], RenderableType | None]
+
+
+def parse_guess(text: str) -> float | None:
+    """A finite number, or None (empty, not a number, inf, NaN)."""
+    try:
+        value = float(text.strip().replace(",", "."))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+class TerminalPlayer:
+    """A person at a terminal. Ctrl-C or Ctrl-D (or typing q) ends the session; what was played is kept."""
+
+    def __init__(self, console: Console, total: int, reveal_view: RevealView | None = None, name: str = "you") -> None:
+        self.name, self.console, self.total, self.reveal_view = name, console, total, reveal_view
+        self.number, self.points, self.scores = 0, 0.0, []  # type: ignore[var-annotated]
+
+    def guess(self, round: Round) -> float:
+        self.number += 1
+        self.console.rule()
+        self.console.print(round_view(round, self.number, self.total))
+        while True:
+            try:
+                text = self.console.input("[bold]your guess[/] (number, q to quit): ")
+            except EOFError:
+                raise StopSession from None
+            if text.strip().lower() in {"q", "quit", "exit"}:
+                raise StopSession
+            value = parse_guess(text)
+            if value is not None:
+                return value
+            self.console.print("[red]please type a finite number, e.g. 0.5 or -1.2[/]")
+
+    def observe(self, round: Round, reveal: Reveal) -> None:
+        points = reveal.score * round.level.multiplier
+        self.points += points
+        self.scores.append(reveal.score)
+        colour = "green" if reveal.score >= 80 else "yellow" if reveal.score >= 50 else "red"
+        msg = Text.from_markup(
+            f"truth [bold]{reveal.actual:+.3f}[/]   your guess {reveal.guess:+.3f}   "
+            f"score [{colour}]{reveal.score:.0f}[/]/100 (+{points:.0f} pts)   total {self.points:.0f} pts   {sparkline(self.scores)}"
+        )
+        extra = self.reveal_view(round) if self.reveal_view else None
+        self.console.print(Panel(msg if extra is None else Group(msg, extra), title="reveal", title_align="left"))
+
+
+def play_terminal(
+    console: Console,
+    rounds: RoundSet,
+    truth: Callable[[Round], float],
+    bot_data: BotData,
+    reveal_view: RevealView | None = None,
+    feedback: bool = True,
+) -> dict[str, SessionResult]:
+    """Play the rounds at the terminal, then let every offline bot play the same rounds; print the summary."""
+    human = TerminalPlayer(console, len(rounds.rounds), reveal_view if feedback else None)
+    console.print(
+        Panel(
+            Text(
+                f"Imitate {rounds.unit_id}\n{Level(rounds.level).description}\n"
+                "Type your guess of the unit's activation on the highlighted token (or image)."
+            ),
+            title="mirrorneuron",
+            title_align="left",
+        )
+    )
+    results = {human.name: run_session(human, rounds.rounds, truth, feedback=feedback)}
+    played = [r.round for r in results[human.name].results]
+    if results[human.name].interrupted:
+        console.print(f"[yellow]session ended after {len(played)} round(s); results kept[/]")
+    for name in OFFLINE_BOT_NAMES:
+        results[name] = run_session(make_bot(name, bot_data), played, truth, feedback=True)
+    if played:
+        console.print(summary_table(results))
+    return results

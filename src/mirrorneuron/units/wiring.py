@@ -1,0 +1,137 @@
+"""Static wiring of a neuron: which inputs feed it, which same-layer units move with it, which units read it.
+
+Used for level 2 (neighbour activations on the example) and level 3 (weight × input contributions).
+Upstream/downstream follow the weights (for the transformer, "virtual" weights through the residual
+stream: W_in of one layer times W_out of another, with the LayerNorm gain folded in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from mirrorneuron.harvest.cache import Harvest
+from mirrorneuron.models.adapter import TorchAdapter
+from mirrorneuron.models.sites import Site
+from mirrorneuron.models.transformer import TinyTransformer
+from mirrorneuron.models.vision import DigitsCNN, DigitsMLP
+
+N_UPSTREAM, N_SAME, N_DOWNSTREAM = 5, 4, 4
+
+
+@dataclass(frozen=True)
+class Link:
+    """A neighbour: read ``index`` of ``source`` (a site name, ``@input`` of the feeding linear, or ``@logits``)."""
+
+    label: str
+    source: str
+    index: int
+
+
+@dataclass
+class Wiring:
+    linear: nn.Linear | None  # the layer whose output (through ``act``) is the unit
+    act: str | None
+    input_labels: list[str] = field(default_factory=list)
+    upstream: list[Link] = field(default_factory=list)
+    same_layer: list[Link] = field(default_factory=list)
+    downstream: list[Link] = field(default_factory=list)
+
+
+def _parent(module: nn.Module, site: str) -> nn.Module:
+    return module.get_submodule(site.rsplit(".", 1)[0]) if "." in site else module
+
+
+def _top(weights: torch.Tensor | np.ndarray, k: int) -> list[int]:
+    w = np.abs(np.asarray(weights, dtype=np.float64))
+    return [int(i) for i in np.argsort(-w, kind="stable")[:k]]
+
+
+def _same_layer(harvest: Harvest, site: str, index: int) -> list[Link]:
+    """The units of the same site whose activations correlate most with this one (on the harvest sample)."""
+    sample = harvest.stats(site).get("sample_values")
+    if sample is None or sample.shape[0] < 3 or sample.shape[1] < 2:
+        return []
+    x = sample.astype(np.float64)
+    x = (x - x.mean(0)) / (x.std(0) + 1e-12)
+    corr = x.T @ x[:, index] / len(x)
+    corr[index] = 0.0
+    return [Link(f"{site}#{j} (r={corr[j]:+.2f})", site, j) for j in _top(corr, N_SAME)]
+
+
+def _input_labels(adapter: TorchAdapter, model: nn.Module, site: str, linear: nn.Linear) -> list[str]:
+    d_in = linear.in_features
+    if isinstance(model, TinyTransformer):
+        return [f"resid[{k}]" for k in range(d_in)]
+    if isinstance(model, DigitsMLP):
+        layer = int(site.split(".")[1])
+        if layer == 0:
+            side = model.cfg.image_size
+            return [f"pixel ({k // side},{k % side})" for k in range(d_in)]
+        return [f"layers.{layer - 1}.post#{k}" for k in range(d_in)]
+    if isinstance(model, DigitsCNN):
+        return [f"pooled conv.1 ch{k // 16} ({k % 16 // 4},{k % 4})" for k in range(d_in)]
+    return [f"input[{k}]" for k in range(d_in)]
+
+
+def _transformer_links(
+    model: TinyTransformer, site: str, index: int, adapter: TorchAdapter
+) -> tuple[list[Link], list[Link]]:
+    """Upstream = previous layer's neurons (or residual dims in layer 0); downstream = next layer's / logits."""
+    layer = int(site.split(".")[1])
+    blocks = model.blocks
+    w_in = blocks[layer].mlp.W_in.weight[index] * blocks[layer].ln2.weight  # [d_model]
+    if layer == 0:
+        up = [Link(f"resid[{k}]", "@input", k) for k in _top(w_in.detach(), N_UPSTREAM)]
+    else:
+        virtual = (w_in @ blocks[layer - 1].mlp.W_out.weight).detach()  # [d_mlp]
+        src = f"blocks.{layer - 1}.mlp.post"
+        up = [Link(f"{src}#{j}", src, j) for j in _top(virtual, N_UPSTREAM)]
+    w_out = blocks[layer].mlp.W_out.weight[:, index]  # [d_model]
+    if layer + 1 < len(blocks):
+        nxt = blocks[layer + 1]
+        virtual = ((nxt.mlp.W_in.weight * nxt.ln2.weight) @ w_out).detach()
+        dst = f"blocks.{layer + 1}.mlp.post"
+        down = [Link(f"{dst}#{j}", dst, j) for j in _top(virtual, N_DOWNSTREAM)]
+    else:
+        virtual = ((model.unembed.weight * model.ln_final.weight) @ w_out).detach()
+        down = [Link(f"logit {adapter.tokens([t])[0]!r}", "@logits", t) for t in _top(virtual, N_DOWNSTREAM)]
+    return up, down
+
+
+def _mlp_links(model: DigitsMLP, site: str, index: int, labels: list[str]) -> tuple[list[Link], list[Link]]:
+    layer = int(site.split(".")[1])
+    w_in = model.layers[layer]["linear"].weight[index].detach()
+    up_src = "@input" if layer == 0 else f"layers.{layer - 1}.post"
+    up = [Link(labels[k], up_src, k) for k in _top(w_in, N_UPSTREAM)]
+    if layer + 1 < len(model.layers):
+        nxt = model.layers[layer + 1]["linear"].weight[:, index].detach()
+        dst = f"layers.{layer + 1}.post"
+        down = [Link(f"{dst}#{j}", dst, j) for j in _top(nxt, N_DOWNSTREAM)]
+    else:
+        down = [Link(f"logit digit {j}", "logits", j) for j in _top(model.head.weight[:, index].detach(), N_DOWNSTREAM)]
+    return up, down
+
+
+def wiring(adapter: TorchAdapter, harvest: Harvest, site: str, index: int) -> Wiring:
+    model = adapter.module
+    site_mod: Site = adapter.sites[site]
+    parent = _parent(model, site)
+    linear = getattr(parent, site_mod.linear) if site_mod.linear else None
+    if isinstance(parent, nn.ModuleDict) and site_mod.linear:
+        linear = parent[site_mod.linear]
+    w = Wiring(linear, site_mod.act, same_layer=_same_layer(harvest, site, index))
+    if linear is None:
+        return w
+    w.input_labels = _input_labels(adapter, model, site, linear)
+    with torch.no_grad():
+        if isinstance(model, TinyTransformer) and site.endswith("mlp.post"):
+            w.upstream, w.downstream = _transformer_links(model, site, index, adapter)
+        elif isinstance(model, DigitsMLP) and site.endswith(".post"):
+            w.upstream, w.downstream = _mlp_links(model, site, index, w.input_labels)
+        else:
+            w.upstream = [Link(w.input_labels[k], "@input", k) for k in _top(linear.weight[index].detach(), N_UPSTREAM)]
+    return w
