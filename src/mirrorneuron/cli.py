@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import click
 import typer
@@ -20,12 +20,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Column, Table
+from rich.text import Text
 from typer._click import (
     exceptions as typer_click,  # typer ≥ 0.20 vendors click; its errors are its own classes
 )
 
 from mirrorneuron.config import BUILTIN_ZOO, settings
 from mirrorneuron.types import UserError
+
+if TYPE_CHECKING:
+    from mirrorneuron.game import Round, RoundSet
+    from mirrorneuron.units import NeuronContext
 
 app = typer.Typer(
     help="Interpretability as a game: imitate one unit of a neural network.",
@@ -190,23 +195,29 @@ def activations_cmd(
 
 
 # --- the game -----------------------------------------------------------------------------------------
-def _open(model: str, unit: str | None, seed: int | None):
+def _open(model: str, unit: str | None, seed: int | None) -> NeuronContext:
     from mirrorneuron.units import open_unit
 
     with progress_bar(f"preparing {model} (first run harvests the corpus)") as p:
         return open_unit(model, unit, seed, progress=lambda d, n: p.update(p.task_ids[0], completed=d, total=n))
 
 
-def _rounds(ctx, level: str, rounds: int, seed: int | None):
-    from mirrorneuron.game import Level, make_rounds
+def _level(level: str, rounds: int) -> int:
+    """Check the game options before any slow work."""
+    from mirrorneuron.game import Level
 
-    try:
-        lvl = Level.parse(level)
-    except ValueError as e:
-        raise UserError(str(e)) from None
     if rounds < 1:
         raise UserError("--rounds must be at least 1")
-    return make_rounds(ctx, lvl, rounds, seed=seed if seed is not None else 0)
+    try:
+        return int(Level.parse(level))
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
+def _rounds(ctx: NeuronContext, level: int, rounds: int, seed: int | None) -> RoundSet:
+    from mirrorneuron.game import make_rounds
+
+    return make_rounds(ctx, level, rounds, seed=seed if seed is not None else 0)
 
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="zoo model (tiny-gelu: text, digits-mlp: images)")]
@@ -241,10 +252,11 @@ def play_cmd(
 
     if random and unit:
         raise UserError("give either --unit or --random, not both")
+    lvl = _level(level, rounds)
     ctx = _open(model, unit, seed)
-    rs = _rounds(ctx, level, rounds, seed)
+    rs = _rounds(ctx, lvl, rounds, seed)
 
-    def reveal_view(r):
+    def reveal_view(r: Round) -> Text | None:
         if ctx.modality != "text":
             return None
         tokens, acts = ctx.window_activations(r.index)
@@ -268,8 +280,9 @@ def bots_run(
     from mirrorneuron.players.data import BotData
     from mirrorneuron.players.render import summary_table
 
+    lvl = _level(level, rounds)
     ctx = _open(model, None if unit == "random" else unit, seed)
-    rs = _rounds(ctx, level, rounds, seed)
+    rs = _rounds(ctx, lvl, rounds, seed)
     data = BotData(ctx.values, ctx.target_tokens())
     names = list(OFFLINE_BOT_NAMES) if bot == "all" else [bot]
     results = {n: run_session(make_bot(n, data), rs.rounds, truth_from(ctx)) for n in names}

@@ -35,12 +35,13 @@ def load_tokenizer(path: Path) -> Tokenizer:
 
 
 def encode_corpus(tok: Tokenizer, corpus: Corpus) -> np.ndarray:
-    """All documents as one int32 token stream, documents separated by EOS."""
+    """All documents as one int32 token stream, documents separated by EOS (when the tokenizer has one)."""
     eos = tok.token_to_id(EOS)
     parts: list[np.ndarray] = []
     for enc in tok.encode_batch(list(corpus.documents)):
         parts.append(np.asarray(enc.ids, dtype=np.int32))
-        parts.append(np.asarray([eos], dtype=np.int32))
+        if eos is not None:
+            parts.append(np.asarray([eos], dtype=np.int32))
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
 

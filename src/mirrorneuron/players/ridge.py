@@ -1,9 +1,10 @@
 """The online ridge-regression bot: refits a closed-form ridge on the level's hint features after every
 observed round (see :mod:`mirrorneuron.players.features`).
 
-The model predicts the deviation from the unit mean: ``mean + x·w`` where ``x`` holds the features plus a
+The model predicts the deviation from a base guess — the unit mean, or at level 3 with an elementwise
+nonlinearity the value the contributions compute — as ``base + x·w`` where ``x`` holds the features plus a
 constant, each column scaled to unit RMS over the observed rounds; ``w`` minimises
-``|y − mean − Xw|² + alpha·|w|²``. With nothing observed it predicts the unit mean. Columns are named
+``|y − base − Xw|² + alpha·|w|²``. With nothing observed it predicts the base. Columns are named
 (token bucket, neighbour label, contribution term), so they align across rounds; a name never seen in
 training counts as 0. State is kept per (unit, level).
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mirrorneuron.game import Reveal, Round
+from mirrorneuron.game import Level, Reveal, Round
 from mirrorneuron.players.data import BotData, unit_mean
 from mirrorneuron.players.features import N_BUCKETS, Features, round_features
 
@@ -91,17 +92,22 @@ class RidgeBot:
     def _features(self, round: Round) -> Features:
         return {BIAS: 1.0, **round_features(round, self.n_buckets)}
 
+    def _base(self, round: Round) -> float:
+        """The prior guess the fit corrects: the value the contributions compute (level 3), else the mean."""
+        c = round.hints.contributions if round.level >= Level.WEIGHTS else None
+        return c.value() if c is not None and c.elementwise else unit_mean(self.data, round)
+
     def guess(self, round: Round) -> float:
-        mean = unit_mean(self.data, round)
+        base = self._base(round)
         mem = self.memory.get((round.unit_id, int(round.level)))
         if mem is None or mem.fit is None:
-            return mean
-        guess = mean + mem.fit.predict(self._features(round))
-        return guess if np.isfinite(guess) else mean
+            return base
+        guess = base + mem.fit.predict(self._features(round))
+        return guess if np.isfinite(guess) else base
 
     def observe(self, round: Round, reveal: Reveal) -> None:
         mem = self.memory.setdefault((round.unit_id, int(round.level)), _Memory())
         mem.rows.append(self._features(round))
-        mem.targets.append(reveal.actual - unit_mean(self.data, round))
+        mem.targets.append(reveal.actual - self._base(round))
         del mem.rows[: -self.max_history], mem.targets[: -self.max_history]
         mem.fit = fit(mem.rows, mem.targets, self.alpha)
