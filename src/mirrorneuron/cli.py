@@ -275,16 +275,20 @@ def bots_run(
     seed: SeedOpt = None,
 ) -> None:
     """Let bots play N rounds of a unit and print their scores."""
+    import numpy as np
+
     from mirrorneuron.game import run_session, truth_from
     from mirrorneuron.players import OFFLINE_BOT_NAMES, make_bot
     from mirrorneuron.players.data import BotData
     from mirrorneuron.players.render import summary_table
 
     lvl = _level(level, rounds)
+    names = list(OFFLINE_BOT_NAMES) if bot == "all" else [bot]
+    for name in names:  # unknown names and a missing LLM configuration fail before the slow part
+        make_bot(name, BotData(np.zeros(1)))
     ctx = _open(model, None if unit == "random" else unit, seed)
     rs = _rounds(ctx, lvl, rounds, seed)
     data = BotData(ctx.values, ctx.target_tokens())
-    names = list(OFFLINE_BOT_NAMES) if bot == "all" else [bot]
     results = {n: run_session(make_bot(n, data), rs.rounds, truth_from(ctx)) for n in names}
     console.print(f"unit [bold]{ctx.unit_id}[/] · level {rs.level} · {len(rs.rounds)} rounds")
     console.print(summary_table(results))
@@ -298,13 +302,13 @@ def main() -> None:
     except typer_click.NoArgsIsHelpError:
         pass  # typer has printed the help
     except (click.UsageError, typer_click.UsageError) as e:
-        err.print(f"error: {e.format_message()} (see --help)", markup=False, highlight=False)
+        err.print(f"error: {e.format_message()} (see --help)", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except UserError as e:
-        err.print(f"error: {e}", markup=False, highlight=False)
+        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except (click.Abort, typer_click.ClickException) as e:
-        err.print(f"error: {e}", markup=False, highlight=False)
+        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted")

@@ -2,7 +2,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -66,11 +65,34 @@ def test_batch_size_invariance(small_lm: str, tmp_path: Path) -> None:
     _assert_same(tmp_path / "b1", tmp_path / "b64", exact=False)
 
 
+KILLER = """
+import os, signal, sys
+from pathlib import Path
+from mirrorneuron.harvest.run import HarvestSpec, harvest
+from mirrorneuron.models.adapter import zoo_adapter
+
+def progress(done, total):
+    if done >= 20:  # mid-way through the third shard: kill -9 ourselves, no clean-up of any kind
+        os.kill(os.getpid(), signal.SIGKILL)
+
+spec = HarvestSpec(sites=tuple(sys.argv[2].split(",")), max_windows=48, batch_size=1, shard_windows=8)
+harvest(zoo_adapter("tiny-gelu"), spec, Path(sys.argv[1]), progress)
+"""
+
+
 def test_kill_minus_nine_then_resume_is_identical(small_lm: str, tmp_path: Path, isolated_home: Path) -> None:
+    env = {**os.environ, "MIRRORNEURON_HOME": str(isolated_home)}
+    out = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", KILLER, str(out), ",".join(SITES)], env=env, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL
+    assert (out / "state.safetensors").exists() and not (out / "stats.safetensors").exists()
+    assert len(list((out / "shards").glob("*.safetensors"))) == 2
+    with pytest.raises(UserError, match="incomplete"):
+        Harvest(out)
     cmd = [
         sys.executable,
         "-m",
-        "mirrorneuron.cli",
+        "mirrorneuron",
         "harvest",
         small_lm,
         "--max-windows",
@@ -82,17 +104,6 @@ def test_kill_minus_nine_then_resume_is_identical(small_lm: str, tmp_path: Path,
         "--sites",
         ",".join(SITES),
     ]
-    env = {**os.environ, "MIRRORNEURON_HOME": str(isolated_home)}
-    out = tmp_path / "killed"
-    proc = subprocess.Popen([*cmd, "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while not (out / "state.safetensors").exists() and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert (out / "state.safetensors").exists() and not (out / "stats.safetensors").exists(), "killed too late"
-    with pytest.raises(UserError, match="incomplete"):
-        Harvest(out)
     subprocess.run([*cmd, "--out", str(out)], env=env, check=True, capture_output=True)
     subprocess.run([*cmd, "--out", str(tmp_path / "clean")], env=env, check=True, capture_output=True)
     _assert_same(out, tmp_path / "clean", exact=True)

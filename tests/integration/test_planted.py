@@ -1,6 +1,5 @@
 """Bots on the planted model reach their analytic scores through the whole pipeline (harvest → rounds → bots)."""
 
-
 import numpy as np
 import pytest
 
@@ -17,7 +16,11 @@ def planted(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     root = tmp_path_factory.mktemp("planted")
     (root / "corpus.txt").write_text(planted_text())
     adapter = planted_adapter()
-    h = harvest(adapter, HarvestSpec(corpus=str(root / "corpus.txt"), sites=("layers.0.post", "layers.1.post"), max_windows=None), root / "h")
+    h = harvest(
+        adapter,
+        HarvestSpec(corpus=str(root / "corpus.txt"), sites=("layers.0.post", "layers.1.post"), max_windows=None),
+        root / "h",
+    )
     return adapter, h
 
 

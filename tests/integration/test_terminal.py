@@ -17,13 +17,24 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def spawn(home: Path, *args: str) -> pexpect.spawn:
     env = {**os.environ, "MIRRORNEURON_HOME": str(home), "COLUMNS": "120", "TERM": "xterm"}
-    return pexpect.spawn(sys.executable, ["-m", "mirrorneuron", "play", "--terminal", *args], env=env, encoding="utf-8",
-                         timeout=120, dimensions=(50, 120))
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "mirrorneuron", "play", "--terminal", *args],
+        env=env,
+        encoding="utf-8",
+        timeout=120,
+        dimensions=(50, 120),
+    )
 
 
-@pytest.mark.parametrize("level", ["0", "1", "2", "3"])
-def test_full_text_session_at_each_level(home: Path, level: str) -> None:
-    child = spawn(home, "--model", "tiny-gelu", "--unit", "blocks.0.mlp.post/3", "--level", level, "--rounds", "2", "--seed", "1")
+SESSIONS = [("tiny-gelu", "blocks.0.mlp.post/3", lvl) for lvl in "0123"] + [
+    ("digits-mlp", "layers.1.post/5", lvl) for lvl in "023"
+]
+
+
+@pytest.mark.parametrize(("model", "unit", "level"), SESSIONS)
+def test_full_session_at_each_level(home: Path, model: str, unit: str, level: str) -> None:
+    child = spawn(home, "--model", model, "--unit", unit, "--level", level, "--rounds", "2", "--seed", "1")
     for _ in range(2):
         child.expect(GUESS)
         child.sendline("0.1")

@@ -119,15 +119,24 @@ def _resume_state(
 
 
 def harvest(
-    adapter: TorchAdapter, spec: HarvestSpec, out: Path, progress: Progress | None = None, force: bool = False
+    adapter: TorchAdapter,
+    spec: HarvestSpec,
+    out: Path,
+    progress: Progress | None = None,
+    force: bool = False,
+    prepared: tuple[np.ndarray, str, str] | None = None,
 ) -> Harvest:
-    """Run (or resume) a harvest into ``out`` and return the reader for it."""
+    """Run (or resume) a harvest into ``out`` and return the reader for it.
+
+    ``prepared`` is what ``load_inputs(adapter, spec)`` returns, for callers that already hold it (tokenising
+    the whole corpus takes about a second); by default the harvest loads the inputs itself.
+    """
     sites = list(spec.sites) or default_sites(adapter)
     for s in sites:
         adapter.width(s)  # unknown site → UserError before any work
     if spec.batch_size < 1 or spec.shard_windows < 1:
         raise UserError("batch size and shard size must be at least 1")
-    inputs, corpus_id, corpus_sum = load_inputs(adapter, spec)
+    inputs, corpus_id, corpus_sum = prepared or load_inputs(adapter, spec)
     manifest = _manifest(adapter, spec, sites, inputs, (corpus_id, corpus_sum))
     if force and out.exists():
         shutil.rmtree(out)

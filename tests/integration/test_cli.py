@@ -1,0 +1,104 @@
+"""The command line as a user meets it: help everywhere, one-line errors with exit code 2."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mirrorneuron.cli import app, main
+
+runner = CliRunner()
+COMMANDS = [
+    [],
+    ["zoo"],
+    ["zoo", "list"],
+    ["zoo", "show"],
+    ["zoo", "train"],
+    ["harvest"],
+    ["activations"],
+    ["play"],
+    ["bots"],
+    ["bots", "run"],
+]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_every_command_has_help(cmd: list[str]) -> None:
+    res = runner.invoke(app, [*cmd, "--help"])
+    assert res.exit_code == 0 and "Usage" in res.output
+
+
+def run_main(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    monkeypatch.setattr("sys.argv", ["mirrorneuron", *args])
+    with pytest.raises(SystemExit) as exc:
+        main()
+        raise SystemExit(0)
+    out, err = capsys.readouterr()
+    return int(exc.value.code or 0), out, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["harvest"], "Missing argument"),
+        (["harvest", "tiny-gelu", "--bogus"], "No such option"),
+        (["zoo", "show", "nope"], "unknown model"),
+        (["zoo", "train", "tiny-gelu", "--steps", "0"], "--steps must be at least 1"),
+        (["harvest", "tiny-relu"], "not trained yet"),
+        (["harvest", "tiny-gelu", "--sites", "blocks.9.mlp.post"], "unknown site"),
+        (["harvest", "tiny-gelu", "--corpus", "/no/such/file.txt"], "not found"),
+        (["activations", "tiny-gelu", "blocks.0.mlp.post", "999", "--text", "hello"], "out of range"),
+        (["activations", "tiny-gelu", "blocks.0.mlp.post", "1", "--text", "  "], "empty"),
+        (["play", "--level", "9"], "unknown level"),
+        (["play", "--rounds", "0"], "--rounds must be at least 1"),
+        (["bots", "run", "tiny-gelu", "not-a-unit"], "bad unit id"),
+        (["bots", "run", "tiny-gelu", "random", "--bot", "llm", "--rounds", "2"], "MIRRORNEURON_LLM"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MIRRORNEURON_LLM_BASE_URL", raising=False)
+    code, _, err = run_main(args, capsys, monkeypatch)
+    lines = [ln for ln in err.splitlines() if ln.strip() and "━" not in ln]
+    assert code == 2, err
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_corrupt_checkpoint_via_cli(
+    isolated_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mirrorneuron.config import BUILTIN_ZOO
+
+    target = isolated_home / "zoo" / "digits-mlp"
+    shutil.copytree(BUILTIN_ZOO / "digits-mlp", target)
+    (target / "model.safetensors").write_bytes(b"\x00" * 100)
+    code, _, err = run_main(["harvest", "digits-mlp"], capsys, monkeypatch)
+    assert code == 2 and "corrupt checkpoint" in err
+
+
+def test_zoo_list_show_and_activations(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = run_main(["zoo", "list"], capsys, monkeypatch)
+    assert code == 0 and "tiny-gelu" in out and "shipped" in out and "digits-cnn" in out
+    code, out, _ = run_main(["zoo", "show", "tiny-gelu"], capsys, monkeypatch)
+    assert code == 0 and "blocks.0.mlp.post (256)" in out and "unigram_val_loss" in out
+    code, out, _ = run_main(
+        ["activations", "tiny-gelu", "blocks.0.mlp.post", "3", "--text", "Mr. Darcy"], capsys, monkeypatch
+    )
+    assert code == 0 and "Darcy" in out
+
+
+def test_zoo_train_and_bots_run(
+    isolated_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = run_main(["zoo", "train", "digits-mlp-gelu", "--steps", "40"], capsys, monkeypatch)
+    assert code == 0 and (isolated_home / "zoo" / "digits-mlp-gelu" / "model.safetensors").exists()
+    assert "val_accuracy" in out
+    code, out, _ = run_main(
+        ["bots", "run", "digits-mlp-gelu", "random", "--level", "2", "--rounds", "15"], capsys, monkeypatch
+    )
+    assert code == 0 and "ridge" in out and "knn" in out
