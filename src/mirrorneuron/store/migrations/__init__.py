@@ -1,0 +1,1 @@
+"""Alembic migrations of the gameplay store (run through :func:`mirrorneuron.store.db.migrate`)."""

@@ -1,0 +1,170 @@
+"""Games, rounds and guesses: the hot path of the web game.
+
+:func:`submit_guess` is the one function here that commits: a guess is durable before the caller reveals
+the answer. It costs one SELECT (the round and its game's player) and one INSERT.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+from typing import Any
+
+from sqlalchemy import and_, exists, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mirrorneuron.store.catalog import new_id
+from mirrorneuron.store.errors import AlreadyGuessed, Forbidden, NotFound
+from mirrorneuron.store.models import Game, Guess, Round, utcnow
+
+ROUND_KEYS = ("seq", "example_id", "example_index", "source", "weight", "scale", "payload", "actual")
+SECRET_KEYS = ("actual", "token")
+
+
+def _finite(name: str, x: Any) -> float:
+    value = float(x)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {x!r}")
+    return value
+
+
+def create_game(
+    s: Session,
+    player_id: str,
+    unit_id: str,
+    level: int,
+    feedback: bool,
+    seed: int,
+    rounds: list[dict[str, Any]],
+    study_id: str | None = None,
+    practice: bool = False,
+) -> Game:
+    """A game of ``rounds`` (dicts with seq, example_id, example_index, source, weight, scale, payload,
+    actual) for one player on one unit at one level. Round ids and secret tokens are generated here."""
+    if not rounds:
+        raise ValueError("a game needs at least one round")
+    seqs = [int(r["seq"]) for r in rounds]
+    if len(set(seqs)) != len(seqs):
+        raise ValueError("round seq numbers must be unique within a game")
+    game = Game(
+        id=new_id(9),
+        player_id=player_id,
+        unit_id=unit_id,
+        level=int(level),
+        feedback=bool(feedback),
+        seed=int(seed),
+        study_id=study_id,
+        practice=bool(practice),
+        created_at=utcnow(),
+    )
+    s.add(game)
+    for r in rounds:
+        missing = [k for k in ROUND_KEYS if k not in r]
+        if missing:
+            raise ValueError(f"round dict is missing {missing}")
+        payload = r["payload"]
+        if not isinstance(payload, dict) or any(k in payload for k in SECRET_KEYS):
+            raise ValueError("a round payload must be a dict without 'actual' or 'token': it is served as is")
+        scale = _finite("scale", r["scale"])
+        if scale <= 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        s.add(
+            Round(
+                id=new_id(12),
+                game=game,
+                seq=int(r["seq"]),
+                unit_id=unit_id,
+                example_id=str(r["example_id"]),
+                example_index=int(r["example_index"]),
+                level=int(level),
+                source=str(r["source"]),
+                weight=_finite("weight", r["weight"]),
+                scale=scale,
+                token=new_id(16),
+                payload=payload,
+                actual=_finite("actual", r["actual"]),
+                created_at=game.created_at,
+            )
+        )
+    s.flush()
+    return game
+
+
+def get_game(s: Session, game_id: str) -> Game | None:
+    return s.get(Game, game_id)
+
+
+def get_round(s: Session, round_id: str) -> Round | None:
+    return s.get(Round, round_id)
+
+
+def next_round(s: Session, game_id: str) -> Round | None:
+    """The lowest-seq round of the game not yet guessed by the game's player (None when all are done)."""
+    guessed = exists().where(Guess.round_id == Round.id, Guess.player_id == Game.player_id)
+    stmt = (
+        select(Round)
+        .join(Game, Game.id == Round.game_id)
+        .where(Round.game_id == game_id, ~guessed)
+        .order_by(Round.seq)
+        .limit(1)
+    )
+    return s.scalars(stmt).first()
+
+
+def game_results(s: Session, game_id: str) -> list[tuple[Round, Guess | None]]:
+    """Every round of the game with the player's guess (or None), ordered by seq."""
+    stmt = (
+        select(Round, Guess)
+        .join(Game, Game.id == Round.game_id)
+        .outerjoin(Guess, and_(Guess.round_id == Round.id, Guess.player_id == Game.player_id))
+        .where(Round.game_id == game_id)
+        .order_by(Round.seq)
+    )
+    return [(r, g) for r, g in s.execute(stmt)]
+
+
+def score(guess: float, actual: float, scale: float) -> float:
+    """DESIGN.md §6 round score: 100 · max(0, 1 − |guess − actual| / scale)."""
+    return 100.0 * max(0.0, 1.0 - abs(guess - actual) / scale)
+
+
+def submit_guess(
+    s: Session, player_id: str, round_id: str, token: str | None, value: float, seconds: float | None
+) -> tuple[Guess, Round]:
+    """Store ``player_id``'s guess for ``round_id`` and COMMIT before returning.
+
+    Raises ValueError (non-finite value/seconds), NotFound (no such round), Forbidden (round of another
+    player's game, or missing/wrong token) and AlreadyGuessed (a guess exists, also under races: the UNIQUE
+    constraint decides and the loser's transaction is rolled back).
+    """
+    value = _finite("guess", value)
+    if seconds is not None:
+        seconds = _finite("seconds", seconds)
+        if seconds < 0:
+            raise ValueError(f"seconds must be ≥ 0, got {seconds}")
+    row = s.execute(
+        select(Round, Game.player_id).join(Game, Game.id == Round.game_id).where(Round.id == round_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no round {round_id!r}")
+    rnd, owner = row
+    if owner != player_id:
+        raise Forbidden("this round belongs to another player's game")
+    if not token or not hmac.compare_digest(str(token).encode(), rnd.token.encode()):
+        raise Forbidden("missing or wrong round token")
+    values = {
+        "player_id": player_id,
+        "round_id": round_id,
+        "value": value,
+        "score": score(value, rnd.actual, rnd.scale),
+        "seconds": seconds,
+        "created_at": utcnow(),
+    }
+    try:
+        guess = s.scalars(insert(Guess).returning(Guess), [values]).one()
+        s.commit()
+    except IntegrityError:
+        s.rollback()
+        raise AlreadyGuessed(f"round {round_id!r} was already guessed") from None
+    return guess, rnd
