@@ -240,11 +240,13 @@ def play_cmd(
     rounds: RoundsOpt = 10,
     seed: SeedOpt = None,
     terminal: Annotated[
-        bool, typer.Option("--terminal", help="play in this terminal (the only front end so far)")
-    ] = True,
+        bool, typer.Option("--terminal", help="play in this terminal instead of the browser")
+    ] = False,
     feedback: Annotated[bool, typer.Option(help="reveal the truth after each guess")] = True,
+    port: Annotated[int, typer.Option(help="browser game: the local port to serve on")] = 8000,
 ) -> None:
-    """Play: guess a unit's activation on each example, see the truth, learn the unit."""
+    """Play: guess a unit's activation on each example, see the truth, learn the unit (in the browser by
+    default: starts the web game on http://127.0.0.1:PORT and opens it)."""
     from mirrorneuron.game import truth_from
     from mirrorneuron.players.data import BotData
     from mirrorneuron.players.render import shaded_window
@@ -253,6 +255,9 @@ def play_cmd(
     if random and unit:
         raise UserError("give either --unit or --random, not both")
     lvl = _level(level, rounds)
+    if not terminal:
+        _play_in_browser(port, model=model, unit=unit or "", level=str(lvl), rounds=str(rounds))
+        return
     ctx = _open(model, unit, seed)
     rs = _rounds(ctx, lvl, rounds, seed)
 
@@ -263,6 +268,37 @@ def play_cmd(
         return shaded_window(tokens, acts, ctx.harvest.example_location(r.index)[1])
 
     play_terminal(console, rs, truth_from(ctx), BotData(ctx.values, ctx.target_tokens()), reveal_view, feedback)
+
+
+def _play_in_browser(port: int, **query: str) -> None:
+    import contextlib
+    import webbrowser
+    from urllib.parse import urlencode
+
+    from mirrorneuron.web.serve import browser_url, serve
+
+    url = browser_url("127.0.0.1", port, "/?" + urlencode({k: v for k, v in query.items() if v}))
+
+    def open_browser() -> None:
+        console.print(f"[bold]mirrorneuron[/] is ready: {url}  (Ctrl-C stops it)", soft_wrap=True)
+        with contextlib.suppress(Exception):  # no browser on this machine: the printed URL is enough
+            webbrowser.open(url)
+
+    console.print(f"starting the web game on {url} …", soft_wrap=True)
+    serve("127.0.0.1", port, 1, on_ready=open_browser, log_level="warning")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="interface to listen on (0.0.0.0: every interface)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes (the database is migrated before they start)")] = 1,
+) -> None:
+    """Serve the web game and its JSON API with uvicorn (OpenAPI at /api/openapi.json)."""
+    from mirrorneuron.web.serve import browser_url, serve
+
+    url = browser_url(host, port)
+    serve(host, port, workers, on_ready=lambda: console.print(f"[green]serving[/] {url}", soft_wrap=True))
 
 
 @bots_app.command("run")

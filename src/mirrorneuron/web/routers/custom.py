@@ -1,0 +1,73 @@
+"""Custom text: a unit's activation on every token of any text, computed live."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from mirrorneuron.config import settings
+from mirrorneuron.models.zoo import REGISTRY, checkpoint_dir
+from mirrorneuron.types import UserError
+from mirrorneuron.web.deps import MaybePlayer, PlayerId, State
+from mirrorneuron.web.routers.common import R400, R403, R404
+from mirrorneuron.web.schemas.units import CustomOut
+from mirrorneuron.web.services.players import has_open_game
+from mirrorneuron.web.unitcache import UnitCache, parse_unit_id
+
+router = APIRouter(tags=["custom"], responses={**R400, **R403, **R404})
+MAX_TEXT = 2000
+
+
+def activations(cache: UnitCache, unit_id: str, text: str) -> CustomOut:
+    """Fresh values of the unit on ``text``: a neuron reads the site; a read-out (probe, SAE feature,
+    direction) is applied to the site's activation vectors."""
+    ref = parse_unit_id(unit_id)
+    adapter = cache.adapter(ref.model)
+    if adapter.modality != "text":
+        raise UserError(f"custom text needs a text model; {ref.model} takes images")
+    readout = None if ref.kind == "neuron" else getattr(cache.context(ref.id), "readout", None)
+    if ref.kind == "neuron" and not 0 <= ref.index < adapter.width(ref.site):
+        raise UserError(f"unit index {ref.index} out of range for {ref.site} (0..{adapter.width(ref.site) - 1})")
+    ids = adapter.encode(text)
+    with cache.lock:  # forward hooks live on the shared module
+        acts = adapter.activations(ids[None], ref.site)[0]
+    values = [float(a) for a in (readout(acts) if readout is not None else acts[:, ref.index])]
+    return CustomOut(
+        unit_id=ref.id,
+        tokens=adapter.tokens(ids),
+        activations=values,
+        max_abs=max((abs(a) for a in values), default=0.0),
+    )
+
+
+@router.get("/api/custom", response_model=CustomOut)
+async def custom_api(
+    state: State,
+    player: MaybePlayer,
+    unit: Annotated[str, Query(min_length=3, max_length=400, description="unit id MODEL/SITE/neuron/I")],
+    text: Annotated[str, Query(min_length=1, max_length=MAX_TEXT)],
+) -> CustomOut:
+    """The unit's activation on each token of ``text`` (the model's last 64 tokens of it)."""
+    if await state.db.read(has_open_game, player, parse_unit_id(unit).id):
+        raise HTTPException(403, "finish your game on this unit first (custom text could reveal its answers)")
+    return await run_in_threadpool(activations, state.units, unit, text)
+
+
+def default_unit(cache: UnitCache) -> str:
+    model = settings().default_text_model
+    if checkpoint_dir(model) is None:
+        model = next((m for m, c in REGISTRY.items() if c.task == "lm" and checkpoint_dir(m)), model)
+    return cache.random_unit(model, 0)
+
+
+@router.get("/custom", response_class=HTMLResponse, include_in_schema=False)
+async def custom_page(request: Request, state: State, _player: PlayerId) -> Response:
+    unit = request.query_params.get("unit") or await run_in_threadpool(default_unit, state.units)
+    text_models = [m for m, c in REGISTRY.items() if c.task == "lm" and checkpoint_dir(m)]
+    sample = request.query_params.get("text") or "It is a truth universally acknowledged, that a single man"
+    return state.templates.TemplateResponse(
+        request, "custom.html", {"unit": unit, "models": text_models, "text": sample, "max_text": MAX_TEXT}
+    )

@@ -1,0 +1,50 @@
+"""Leaderboards per unit and level."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from mirrorneuron.store import repo
+from mirrorneuron.web.deps import AppState, MaybePlayer, PlayerId, State
+from mirrorneuron.web.routers.common import R404, or_404
+from mirrorneuron.web.schemas.units import LeaderboardOut, LeaderRow
+from mirrorneuron.web.services.games import all_levels
+from mirrorneuron.web.services.players import has_open_game
+from mirrorneuron.web.unitcache import parse_unit_id
+
+router = APIRouter(tags=["leaderboard"], responses=R404)
+Level = Annotated[int, Query(ge=0, le=3, description="0 blind, 1 examples, 2 neighbours, 3 weights")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+async def board(state: AppState, unit_id: str, level: int, limit: int, player: str | None) -> LeaderboardOut:
+    unit_id = or_404(lambda: parse_unit_id(unit_id).id)
+
+    def load(s: Session) -> tuple[list[dict[str, Any]], bool]:
+        return repo.leaderboard(s, unit_id, level, limit), has_open_game(s, player, unit_id)
+
+    rows, withheld = await state.db.read(load)
+    return LeaderboardOut(
+        unit_id=unit_id, level=level, rows=[] if withheld else [LeaderRow(**r) for r in rows], withheld=withheld
+    )
+
+
+@router.get("/api/leaderboard/{unit_id:path}", response_model=LeaderboardOut)
+async def leaderboard_api(
+    unit_id: str, state: State, player: MaybePlayer, level: Level = 1, limit: Limit = 20
+) -> LeaderboardOut:
+    """Players ranked by mean round score on the unit at the level (at least 3 guesses to be listed).
+    Withheld while you have an unfinished game on the unit (scores moving after each guess would tell)."""
+    return await board(state, unit_id, level, limit, player)
+
+
+@router.get("/leaderboard/{unit_id:path}", response_class=HTMLResponse, include_in_schema=False)
+async def leaderboard_page(
+    request: Request, unit_id: str, state: State, player: PlayerId, level: Level = 1, limit: Limit = 20
+) -> Response:
+    data = await board(state, unit_id, level, limit, player)
+    return state.templates.TemplateResponse(request, "leaderboard.html", {"board": data, "all_levels": all_levels()})

@@ -1,0 +1,1 @@
+"""Pydantic models of every request body and response (all strict: unknown fields are errors)."""

@@ -1,0 +1,138 @@
+"""Games, rounds, guesses and reveals."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from mirrorneuron.web.schemas.common import ExampleOut, HintsOut, LevelOut, Strict
+
+
+class NewGame(Strict):
+    """Start a game. ``unit`` is a unit id (``MODEL/SITE/neuron/I``, or ``SITE/I`` with ``model``); leave it
+    out for a surprise unit of ``model`` (default: the default text model)."""
+
+    model: str | None = Field(None, min_length=1, max_length=200)
+    unit: str | None = Field(None, max_length=400)
+    level: int = Field(1, ge=0, le=3)
+    rounds: int = Field(10, ge=1, le=100)
+    feedback: bool = True
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+
+
+class RoundOut(Strict):
+    """One question. ``token`` must come back with the guess. Never holds the true value."""
+
+    round_id: str
+    game_id: str
+    token: str
+    seq: int
+    n_rounds: int
+    unit_id: str
+    level: int
+    multiplier: float
+    scale: float
+    example: ExampleOut
+    hints: HintsOut
+
+
+class NextRoundOut(Strict):
+    game_id: str
+    done: bool
+    n_answered: int
+    n_rounds: int
+    round: RoundOut | None
+
+
+class GuessIn(Strict):
+    token: str = Field(min_length=1, max_length=64, description="the round's token from the round fetch")
+    value: float = Field(allow_inf_nan=False, description="your guess of the unit's activation")
+    seconds: float | None = Field(None, ge=0, le=10**6, allow_inf_nan=False, description="time taken")
+
+
+class GuessOut(Strict):
+    """The guess is stored. With feedback on: the truth, the round score and points; off: nulls."""
+
+    round_id: str
+    game_id: str
+    seq: int
+    guess: float
+    feedback: bool
+    actual: float | None
+    score: float | None
+    points: float | None
+    n_answered: int
+    n_rounds: int
+    done: bool
+
+
+class ShadedWindow(Strict):
+    """The example's tokens and this unit's activation on each of them (after the reveal)."""
+
+    tokens: list[str]
+    activations: list[float]
+    target: int
+
+
+class RevealOut(Strict):
+    round_id: str
+    seq: int
+    guess: float
+    actual: float
+    score: float
+    points: float
+    window: ShadedWindow | None
+
+
+class ResultOut(Strict):
+    """An answered round of a game (``actual``/``score``/``points`` null when feedback is off)."""
+
+    round_id: str
+    seq: int
+    guess: float
+    actual: float | None
+    score: float | None
+    points: float | None
+    seconds: float | None
+
+
+class PlayerScore(Strict):
+    """DESIGN.md §6 scores of one player (human or bot) on a set of rounds."""
+
+    name: str
+    n: int
+    mean_score: float | None
+    points: float
+    correlation: float
+    correlation_flag: str | None
+    r2: float
+    abs_dev_explained: float
+    weighted_correlation: float | None
+    curve: list[float] = Field(description="running mean of the round score")
+
+
+class SummaryOut(Strict):
+    """End of game. Empty scores when feedback is off: nothing derived from the truth is served."""
+
+    n_rounds: int
+    n_answered: int
+    feedback: bool
+    you: PlayerScore | None
+    bots: list[PlayerScore]
+
+
+class GameOut(Strict):
+    game_id: str
+    unit_id: str
+    model: str
+    modality: str
+    level: LevelOut
+    feedback: bool
+    practice: bool
+    study_id: str | None
+    n_rounds: int
+    n_answered: int
+    done: bool
+    total_points: float | None
+    results: list[ResultOut]
+    summary: SummaryOut | None
+    next_game_id: str | None = Field(None, description="in a study: the next game to play")

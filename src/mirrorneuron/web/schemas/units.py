@@ -1,0 +1,112 @@
+"""Unit dashboards, custom text, leaderboards and players."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from mirrorneuron.web.schemas.common import ExampleValue, StatsOut, Strict
+from mirrorneuron.web.schemas.games import PlayerScore
+
+
+class HistogramOut(Strict):
+    edges: list[float]
+    counts: list[int]
+
+
+class BinOut(Strict):
+    """One quantile bin of the unit's values, with a few examples from it."""
+
+    lo: float
+    hi: float
+    count: int
+    examples: list[ExampleValue]
+
+
+class LevelPlayOut(Strict):
+    level: int
+    players: int
+    guesses: int
+    mean_score: float | None
+    humans: int
+    bots: int
+
+
+class UnitOut(Strict):
+    """A unit's dashboard. ``withheld``: you have an unfinished game on this unit, so examples with values
+    (which could hold a round's answer) and the player stats are left out until you finish it."""
+
+    unit_id: str
+    model: str
+    site: str
+    kind: str
+    key: str = Field(description="the neuron's index, or a probe's / direction's name, or SAE:FEATURE")
+    modality: str
+    n_examples: int
+    stats: StatsOut
+    frac_positive: float
+    histogram: HistogramOut
+    top: list[ExampleValue]
+    bins: list[BinOut]
+    players: list[LevelPlayOut]
+    bots_level: int
+    bots_rounds: int
+    bots: list[PlayerScore]
+    withheld: bool
+
+
+class CustomOut(Strict):
+    """A unit's activation on every token of a custom text."""
+
+    unit_id: str
+    tokens: list[str]
+    activations: list[float]
+    max_abs: float
+
+
+class LeaderRow(Strict):
+    rank: int
+    player_id: str
+    name: str
+    kind: str
+    rounds: int
+    mean_score: float
+    correlation: float
+
+
+class LeaderboardOut(Strict):
+    unit_id: str
+    level: int
+    rows: list[LeaderRow]
+    withheld: bool = Field(description="true while you have an unfinished game on this unit")
+
+
+class MeOut(Strict):
+    """The cookie's player; ``csrf_token`` goes in the ``X-CSRF-Token`` header of API POSTs."""
+
+    player_id: str
+    display_name: str | None
+    csrf_token: str
+
+
+class NameIn(Strict):
+    name: str = Field(min_length=1, max_length=40)
+
+
+class HistoryGame(Strict):
+    game_id: str
+    unit_id: str
+    level: int
+    feedback: bool
+    practice: bool
+    study_id: str | None
+    rounds: int
+    answered: int
+    mean_score: float | None = Field(description="null for games without feedback")
+    created_at: str
+
+
+class PlayerOut(Strict):
+    player_id: str
+    name: str
+    is_you: bool
+    games: list[HistoryGame]

@@ -1,0 +1,132 @@
+"""Player cookie (signed, HttpOnly, SameSite=Lax), CSRF tokens and the per-player guess rate limit."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Callable
+from http.cookies import SimpleCookie
+from typing import Any
+
+from itsdangerous import BadSignature, Signer
+
+COOKIE = "mn_player"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
+SKIP_PREFIXES = ("/static/", "/api/health")
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+NO_CSP_PATHS = ("/api/docs",)  # Swagger UI loads its scripts from a CDN
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[Message], Any]
+ASGIApp = Callable[[Scope, Receive, Send], Any]
+
+
+class PlayerKeys:
+    """Signs player ids for the cookie and derives each player's CSRF token from the same secret."""
+
+    def __init__(self, secret: str) -> None:
+        self._signer = Signer(secret, salt="mirrorneuron.player")
+        self._csrf_key = hashlib.sha256(("csrf:" + secret).encode()).digest()
+
+    def sign(self, player_id: str) -> str:
+        return self._signer.sign(player_id).decode()
+
+    def unsign(self, cookie: str) -> str | None:
+        try:
+            return self._signer.unsign(cookie).decode()
+        except BadSignature:
+            return None
+
+    def csrf_token(self, player_id: str) -> str:
+        return hmac.new(self._csrf_key, player_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def csrf_ok(self, player_id: str | None, token: str | None) -> bool:
+        return bool(player_id and token) and hmac.compare_digest(self.csrf_token(player_id or ""), token or "")
+
+
+def _cookie_value(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"cookie":
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # a malformed Cookie header is treated as no cookie
+                return None
+            if COOKIE in jar:
+                return jar[COOKIE].value
+    return None
+
+
+class PlayerCookieMiddleware:
+    """Puts the signed cookie's player id in ``request.state.player_id`` (None if absent or forged) and, when a
+    handler made a new player (``request.state.new_player_id``), sets the cookie on the response. Also adds the
+    security headers (CSP: scripts and styles only from this server; no framing)."""
+
+    def __init__(self, app: ASGIApp, keys: PlayerKeys, secure: bool = False) -> None:
+        self.app, self.keys, self.secure = app, keys, secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(SKIP_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        raw = _cookie_value(scope)
+        state["player_id"] = self.keys.unsign(raw) if raw else None
+        state["new_player_id"] = None
+
+        csp = [] if scope["path"].startswith(NO_CSP_PATHS) else [(b"content-security-policy", CSP.encode())]
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), *SECURITY_HEADERS, *csp]
+                new_id = state.get("new_player_id")
+                if new_id:
+                    headers.append((b"set-cookie", self.cookie_header(new_id).encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+    def cookie_header(self, player_id: str) -> str:
+        parts = [f"{COOKIE}={self.keys.sign(player_id)}", "Path=/", f"Max-Age={COOKIE_MAX_AGE}", "HttpOnly", "SameSite=Lax"]
+        if self.secure:
+            parts.append("Secure")
+        return "; ".join(parts)
+
+
+class RateLimiter:
+    """Token bucket per key: ``burst`` tokens, refilled at ``rate`` per second. In memory, per process."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            ok = tokens >= 1.0
+            self._buckets[key] = (tokens - 1.0 if ok else tokens, now)
+            if len(self._buckets) > 100_000:  # forget idle players (a full bucket is the default anyway)
+                self._prune(now)
+            return ok
+
+    def _prune(self, now: float) -> None:
+        full_after = self.burst / self.rate if self.rate > 0 else float("inf")
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}

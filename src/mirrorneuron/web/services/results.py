@@ -1,0 +1,112 @@
+"""A game's answered rounds, the reveal of one round, and the end-of-game summary with the bots."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mirrorneuron.game import Level, RoundSet, running_mean, summarize
+from mirrorneuron.game.rounds import truth_from
+from mirrorneuron.game.session import SessionResult, run_session
+from mirrorneuron.players import OFFLINE_BOT_NAMES, make_bot
+from mirrorneuron.players.data import BotData
+from mirrorneuron.store.models import Guess, Round
+from mirrorneuron.units import HarvestedUnit
+from mirrorneuron.units.base import CONTEXT_AFTER, CONTEXT_BEFORE
+from mirrorneuron.web.schemas.games import PlayerScore, ResultOut, ShadedWindow, SummaryOut
+from mirrorneuron.web.services.games import build_rounds, plan_for
+from mirrorneuron.web.services.memo import GameMeta
+from mirrorneuron.web.unitcache import UnitCache
+
+Pair = tuple[Round, Guess | None]
+
+
+def result_out(rnd: Round, guess: Guess, feedback: bool) -> ResultOut:
+    multiplier = Level(rnd.level).multiplier
+    return ResultOut(
+        round_id=rnd.id,
+        seq=rnd.seq,
+        guess=guess.value,
+        actual=rnd.actual if feedback else None,
+        score=guess.score if feedback else None,
+        points=guess.score * multiplier if feedback else None,
+        seconds=guess.seconds,
+    )
+
+
+def shaded_window(ctx: HarvestedUnit, index: int) -> ShadedWindow | None:
+    """The example's visible tokens with this unit's activation on each (text units only)."""
+    if ctx.modality != "text":
+        return None
+    tokens, acts = ctx.window_activations(index)
+    _, p = ctx.harvest.example_location(index)
+    lo, hi = max(0, p - CONTEXT_BEFORE), min(len(tokens), p + CONTEXT_AFTER + 1)
+    return ShadedWindow(tokens=tokens[lo:hi], activations=[float(a) for a in acts[lo:hi]], target=p - lo)
+
+
+def human_score(pairs: list[Pair], name: str = "you") -> PlayerScore | None:
+    done = [(r, g) for r, g in pairs if g is not None]
+    if not done:
+        return None
+    scores = np.array([g.score for _, g in done])
+    s = summarize(
+        [r.actual for r, _ in done],
+        [g.value for _, g in done],
+        scale=[r.scale for r, _ in done],
+        weights=[r.weight for r, _ in done],
+    )
+    points = float(sum(g.score * Level(r.level).multiplier for r, g in done))
+    return PlayerScore(
+        name=name,
+        n=s.n,
+        mean_score=s.mean_round_score,
+        points=points,
+        correlation=s.correlation,
+        correlation_flag=s.correlation_flag,
+        r2=s.r2,
+        abs_dev_explained=s.abs_dev_explained,
+        weighted_correlation=s.weighted_correlation,
+        curve=[float(x) for x in running_mean(scores)],
+    )
+
+
+def session_score(res: SessionResult) -> PlayerScore:
+    s = res.summary
+    return PlayerScore(
+        name=res.player,
+        n=s.n,
+        mean_score=s.mean_round_score,
+        points=res.total_points,
+        correlation=s.correlation,
+        correlation_flag=s.correlation_flag,
+        r2=s.r2,
+        abs_dev_explained=s.abs_dev_explained,
+        weighted_correlation=s.weighted_correlation,
+        curve=[float(x) for x in res.learning_curve()],
+    )
+
+
+def bots_on(ctx: HarvestedUnit, rs: RoundSet, cache: UnitCache, n: int | None = None) -> list[PlayerScore]:
+    """Every offline bot plays the first ``n`` rounds of ``rs`` (all by default), with feedback."""
+    rounds = rs.rounds[:n] if n is not None else rs.rounds
+    data = BotData(ctx.values, ctx.target_tokens())
+    with cache.lock:  # some bots run numpy-heavy fits; keep one at a time per process
+        return [session_score(run_session(make_bot(b, data), rounds, truth_from(ctx))) for b in OFFLINE_BOT_NAMES]
+
+
+def game_roundset(cache: UnitCache, meta: GameMeta, pairs: list[Pair]) -> tuple[HarvestedUnit, RoundSet] | None:
+    """Rebuild the game's rounds (deterministic for unit, plan and seed); None if they no longer match the
+    stored ones (e.g. the harvest was redone)."""
+    ctx = cache.context(meta.unit_id)
+    rs = build_rounds(cache, ctx, meta.level, meta.n_rounds, plan_for(meta.sampling, meta.seed))
+    if [r.index for r in rs.rounds] != [r.example_index for r, _ in pairs]:
+        return None
+    return ctx, rs
+
+
+def game_summary(cache: UnitCache, meta: GameMeta, pairs: list[Pair]) -> SummaryOut:
+    answered = sum(1 for _, g in pairs if g is not None)
+    if not meta.feedback:
+        return SummaryOut(n_rounds=len(pairs), n_answered=answered, feedback=False, you=None, bots=[])
+    built = game_roundset(cache, meta, pairs)
+    bots = bots_on(built[0], built[1], cache, answered) if built else []
+    return SummaryOut(n_rounds=len(pairs), n_answered=answered, feedback=True, you=human_score(pairs), bots=bots)

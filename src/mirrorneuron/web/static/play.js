@@ -1,0 +1,275 @@
+// The play page: fetch a round, take a guess (Enter), show the reveal, Enter again for the next round,
+// and the summary at the end. Talks to the JSON API only; the truth arrives only in the guess's answer.
+"use strict";
+
+const game = JSON.parse(document.getElementById("game-data").textContent);
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const $ = (id) => document.getElementById(id);
+const results = game.results.filter((r) => r.actual !== null);
+let current = null;
+let shownAt = 0;
+let phase = "loading"; // loading | guess | sending | reveal | done
+let lastWasFinal = false;
+
+async function api(path, body = undefined) {
+  const opts = { credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    opts.method = "POST";
+    opts.headers["Content-Type"] = "application/json";
+    opts.headers["X-CSRF-Token"] = csrf;
+    opts.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, opts);
+  const data = await res.json().catch(() => ({ detail: res.statusText }));
+  if (!res.ok) {
+    const err = new Error(data.detail || `HTTP ${res.status}`);
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+function updateScoreboard() {
+  const total = results.reduce((s, r) => s + (r.points || 0), 0);
+  $("total-points").textContent = Math.round(total);
+  drawScatter($("scatter"), results);
+  drawCurve($("curve"), results.map((r) => r.score));
+}
+
+// --- hints ---------------------------------------------------------------------------------------------
+function table(head, rows, firstClass = null) {
+  const t = el("table", { class: "compact" });
+  const tr = el("tr");
+  head.forEach((h) => tr.append(el("th", {}, h)));
+  const thead = el("thead");
+  thead.append(tr);
+  t.append(thead);
+  const body = el("tbody");
+  rows.forEach((cells, i) => {
+    const row = el("tr", i === 0 && firstClass ? { class: firstClass } : {});
+    cells.forEach((c) => {
+      const td = el("td");
+      if (c instanceof Node) td.append(c);
+      else td.textContent = c;
+      row.append(td);
+    });
+    body.append(row);
+  });
+  t.append(body);
+  return t;
+}
+
+function snippet(ex, around = 8) {
+  if (ex.kind === "image") return renderDigit(ex.pixels, 44);
+  const lo = Math.max(0, ex.target - around);
+  const hi = Math.min(ex.tokens.length, ex.target + 3);
+  const span = el("span", { class: "window small" });
+  renderWindow(span, ex.tokens.slice(lo, hi), ex.target - lo);
+  return span;
+}
+
+function bar(value, maxAbs) {
+  const wrap = el("span", { class: "vbar" });
+  const fill = el("span", { class: value >= 0 ? "pos" : "neg" });
+  fill.style.width = `${Math.min(100, (Math.abs(value) / (maxAbs || 1)) * 100)}%`;
+  wrap.append(fill);
+  const cell = el("span", { class: "vcell" });
+  cell.append(el("span", { class: "num" }, fmt(value)), wrap);
+  return cell;
+}
+
+function renderHints(h) {
+  const box = $("hints");
+  box.replaceChildren(el("h3", {}, "What you know"));
+  const s = h.stats;
+  box.append(el("p", { class: "stats" }, `range ${fmt(s.min, 2)} … ${fmt(s.max, 2)} · mean ${fmt(s.mean, 2)}`));
+  box.append(table(["q01", "q10", "q50", "q90", "q99"], [[s.q01, s.q10, s.q50, s.q90, s.q99].map((v) => fmt(v, 2))]));
+  if (h.references) {
+    box.append(el("h4", {}, "Reference examples (never asked)"));
+    const maxAbs = Math.max(...h.references.map((r) => Math.abs(r.value)), 1e-9);
+    box.append(table(["value", "example", ""], h.references.map((r) => [bar(r.value, maxAbs), snippet(r.example), r.kind])));
+  }
+  if (h.neighbours) {
+    box.append(el("h4", {}, "Neighbours on this example"));
+    const maxAbs = Math.max(...h.neighbours.map((n) => Math.abs(n.value)), 1e-9);
+    box.append(table(["group", "unit / probe", "value"], h.neighbours.map((n) => [n.group, n.label, bar(n.value, maxAbs)])));
+  }
+  if (h.contributions) {
+    const c = h.contributions;
+    const terms = [...c.terms].sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+    const top = terms.slice(0, 12);
+    const rest = terms.slice(12).reduce((s, t) => s + t[1], 0);
+    const pre = terms.reduce((s, t) => s + t[1], 0) + c.bias;
+    box.append(el("h4", {}, `Weight × input (value = ${c.nonlinearity}(Σ + bias))`));
+    const maxAbs = Math.max(...top.map((t) => Math.abs(t[1])), Math.abs(c.bias), 1e-9);
+    const rows = top.map((t) => [t[0], bar(t[1], maxAbs)]);
+    if (terms.length > 12) rows.push([`other (${terms.length - 12} terms)`, bar(rest, maxAbs)]);
+    rows.push(["bias", bar(c.bias, maxAbs)]);
+    rows.push(["Σ + bias (pre-activation)", bar(pre, maxAbs)]);
+    box.append(table(["input", "contribution"], rows));
+  }
+}
+
+// --- rounds --------------------------------------------------------------------------------------------
+function renderRound(r) {
+  $("round-title").textContent = `Round ${r.seq + 1} / ${r.n_rounds}`;
+  const ex = $("example");
+  if (r.example.kind === "text") {
+    const w = el("div", { class: "window big" });
+    renderWindow(w, r.example.tokens, r.example.target);
+    ex.replaceChildren(w);
+  } else {
+    ex.replaceChildren(renderDigit(r.example.pixels, 224));
+  }
+  renderHints(r.hints);
+  $("reveal").hidden = true;
+  $("recorded").hidden = true;
+  $("guess-form").hidden = false;
+  $("guess-error").hidden = true;
+  const input = $("guess");
+  input.value = "";
+  input.disabled = false;
+  input.focus();
+}
+
+async function loadRound() {
+  phase = "loading";
+  try {
+    const next = await api(`/api/games/${game.game_id}/round`);
+    if (next.done) return finish();
+    current = next.round;
+    renderRound(current);
+    shownAt = performance.now();
+    phase = "guess";
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+function showError(msg) {
+  const p = $("guess-error");
+  p.textContent = msg;
+  p.hidden = false;
+}
+
+async function submitGuess(ev) {
+  ev.preventDefault();
+  if (phase !== "guess") return;
+  const text = $("guess").value.trim().replace(",", ".");
+  const value = Number(text);
+  if (!text || !Number.isFinite(value)) return showError("Please type a number, e.g. 0.5 or -1.2");
+  phase = "sending";
+  $("guess").disabled = true;
+  const seconds = (performance.now() - shownAt) / 1000;
+  try {
+    const res = await api(`/api/rounds/${current.round_id}/guess`, { token: current.token, value, seconds });
+    lastWasFinal = res.done;
+    if (res.feedback) showReveal(res);
+    else showRecorded(res);
+  } catch (e) {
+    $("guess").disabled = false;
+    phase = "guess";
+    if (e.status === 409) return loadRound(); // answered already (another tab): move on
+    showError(e.message);
+  }
+}
+
+function showReveal(res) {
+  results.push(res);
+  $("guess-form").hidden = true;
+  $("r-actual").textContent = fmt(res.actual);
+  $("r-guess").textContent = fmt(res.guess);
+  $("r-score").textContent = `${Math.round(res.score)}/100`;
+  $("r-points").textContent = `+${Math.round(res.points)}`;
+  const barFill = $("r-bar");
+  barFill.style.width = `${res.score}%`;
+  barFill.className = res.score >= 80 ? "good" : res.score >= 50 ? "ok" : "bad";
+  $("r-window").replaceChildren();
+  $("r-window-note").hidden = true;
+  $("next").textContent = res.done ? "See the summary ⏎" : "Next ⏎";
+  $("reveal").hidden = false;
+  updateScoreboard();
+  phase = "reveal";
+  $("next").focus();
+  api(`/api/rounds/${res.round_id}/reveal`).then((rv) => {
+    if (rv.window && current && current.round_id === res.round_id) {
+      renderWindow($("r-window"), rv.window.tokens, rv.window.target, rv.window.activations);
+      $("r-window-note").hidden = false;
+    }
+  }).catch(() => {});
+}
+
+function showRecorded(res) {
+  $("guess-form").hidden = true;
+  $("next-nofb").textContent = res.done ? "Finish ⏎" : "Next ⏎";
+  $("recorded").hidden = false;
+  phase = "reveal";
+  $("next-nofb").focus();
+}
+
+function next() {
+  if (phase !== "reveal") return;
+  if (lastWasFinal) finish();
+  else loadRound();
+}
+
+// --- summary -------------------------------------------------------------------------------------------
+function scoreRow(p, you) {
+  const flag = p.correlation_flag ? "*" : "";
+  return [you ? "you" : p.name, String(p.n), p.mean_score === null ? "—" : p.mean_score.toFixed(1),
+    String(Math.round(p.points)), fmt(p.correlation, 2) + flag, fmt(p.r2, 2), fmt(p.abs_dev_explained, 2)];
+}
+
+async function finish() {
+  phase = "done";
+  let view;
+  try {
+    view = await api(`/api/games/${game.game_id}`);
+  } catch (e) {
+    return showError(e.message);
+  }
+  document.querySelector(".playgrid").hidden = true;
+  $("round-title").textContent = "Game over";
+  const body = $("summary-body");
+  const s = view.summary;
+  if (!s || !s.feedback || !s.you) {
+    body.replaceChildren(el("p", {}, `Thank you: your ${view.n_answered} guesses are recorded. This game gives no feedback, so the values stay hidden.`));
+  } else {
+    body.replaceChildren(
+      el("p", { class: "lead" }, `Mean score ${s.you.mean_score.toFixed(1)} / 100 over ${s.you.n} rounds · ${Math.round(s.you.points)} points.`),
+      table(["player", "rounds", "mean score", "points", "r", "R²", "abs. dev. explained"],
+        [scoreRow(s.you, true), ...s.bots.map((b) => scoreRow(b, false))], "you"),
+      el("p", { class: "muted small" }, "Bots played the same rounds with the same scoring. r: Pearson correlation of guesses with the truth (* undefined: constant guesses). R² and absolute deviation explained: 1 is perfect, 0 is as good as always guessing the mean."),
+    );
+  }
+  $("summary").hidden = false;
+  const nextLink = $("next-game");
+  if (view.next_game_id) {
+    nextLink.href = `/play/${view.next_game_id}`;
+    nextLink.hidden = false;
+    nextLink.focus();
+  } else {
+    $("again").focus();
+  }
+}
+
+// --- wiring --------------------------------------------------------------------------------------------
+$("guess-form").addEventListener("submit", submitGuess);
+$("next").addEventListener("click", next);
+$("next-nofb").addEventListener("click", next);
+document.addEventListener("keydown", (ev) => {
+  if (ev.key !== "Enter" || ev.repeat) return;
+  if (phase === "reveal") {
+    ev.preventDefault();
+    next();
+  } else if (phase === "done") {
+    const target = !$("next-game").hidden ? $("next-game") : $("again");
+    if (document.activeElement !== target) {
+      ev.preventDefault();
+      window.location.href = target.href;
+    }
+  }
+});
+updateScoreboard();
+if (game.done) finish();
+else loadRound();

@@ -1,0 +1,83 @@
+"""Models, harvests and unit contexts, loaded once per process and shared by requests.
+
+One harvest object per (model, extra sites) — its activation arrays are shared by every unit on it — and a
+bounded LRU of unit contexts (any kind: neuron, probe, SAE feature, direction). Forward passes register
+hooks on the shared torch module, so every use of a model (rounds at levels 2–3, custom text, bots) runs
+under :attr:`UnitCache.lock`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from mirrorneuron.harvest.cache import Harvest
+from mirrorneuron.harvest.run import default_sites
+from mirrorneuron.models.adapter import TorchAdapter, zoo_adapter
+from mirrorneuron.types import UnitRef, UserError
+from mirrorneuron.units import HarvestedUnit, ensure_harvest, parse_unit, unit_context
+
+
+def parse_unit_id(unit_id: str, model: str | None = None) -> UnitRef:
+    """A full id ``MODEL/SITE/KIND/KEY``; with ``model`` also ``SITE/INDEX`` or ``SITE/KIND/KEY``."""
+    unit_id = unit_id.strip().strip("/")
+    return parse_unit(model, unit_id) if model else UnitRef.parse(unit_id)
+
+
+def unit_index(ref: UnitRef) -> int:
+    """The integer index the store keeps for a unit (neurons, SAE features; -1 for named probes/directions)."""
+    try:
+        return ref.index
+    except UserError:
+        return -1
+
+
+class UnitCache:
+    def __init__(self, max_units: int = 64) -> None:
+        self.max_units = max_units
+        self.lock = threading.RLock()
+        self._adapters: dict[str, TorchAdapter] = {}
+        self._harvests: dict[tuple[str, tuple[str, ...]], Harvest] = {}
+        self._contexts: OrderedDict[str, HarvestedUnit] = OrderedDict()
+
+    def adapter(self, model: str) -> TorchAdapter:
+        with self.lock:
+            if model not in self._adapters:
+                self._adapters[model] = zoo_adapter(model)
+            return self._adapters[model]
+
+    def harvest(self, model: str, sites: tuple[str, ...] = ()) -> Harvest:
+        """The model's harvest holding ``sites`` (default: the neuron sites), made on first use (seconds for
+        the default models)."""
+        key = (model, sites)
+        with self.lock:
+            if key not in self._harvests:
+                self._harvests[key] = ensure_harvest(self.adapter(model), None, None, list(sites))
+            return self._harvests[key]
+
+    def context(self, unit_id: str, model: str | None = None) -> HarvestedUnit:
+        ref = parse_unit_id(unit_id, model)
+        with self.lock:
+            ctx = self._contexts.get(ref.id)
+            if ctx is None:
+                h = self.harvest(ref.model, () if ref.kind == "neuron" else (ref.site,))
+                ctx = unit_context(self.adapter(ref.model), h, ref)
+                self._contexts[ref.id] = ctx
+                while len(self._contexts) > self.max_units:
+                    self._contexts.popitem(last=False)
+            self._contexts.move_to_end(ref.id)
+            return ctx
+
+    def random_unit(self, model: str, seed: int | None = None) -> str:
+        """A random lively neuron of ``model`` (skips the quarter of units with the narrowest range)."""
+        adapter, h = self.adapter(model), self.harvest(model)
+        rng = np.random.default_rng(seed)
+        sites = [s for s in default_sites(adapter) if s in h.sites] or h.sites
+        site = sites[int(rng.integers(len(sites)))]
+        q = h.stats(site)["quantiles"]
+        spread = q[:, -1] - q[:, 0]
+        lively = np.flatnonzero(spread > np.quantile(spread, 0.25))
+        index = int(rng.choice(lively)) if len(lively) else int(rng.integers(h.width(site)))
+        return UnitRef(model, site, "neuron", index).id
