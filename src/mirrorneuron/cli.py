@@ -25,12 +25,13 @@ from typer._click import (
     exceptions as typer_click,  # typer ≥ 0.20 vendors click; its errors are its own classes
 )
 
+from mirrorneuron.cli_units import directions_app, probes_app, sae_app, units_app
 from mirrorneuron.config import BUILTIN_ZOO, settings
 from mirrorneuron.types import UserError
 
 if TYPE_CHECKING:
     from mirrorneuron.game import Round, RoundSet
-    from mirrorneuron.units import NeuronContext
+    from mirrorneuron.units import UnitView
 
 app = typer.Typer(
     help="Interpretability as a game: imitate one unit of a neural network.",
@@ -43,6 +44,10 @@ zoo_app = typer.Typer(
 )
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(bots_app, name="bots")
+app.add_typer(units_app, name="units")  # units show ID
+app.add_typer(probes_app, name="probes")  # probes train|list|concepts
+app.add_typer(sae_app, name="sae")  # sae train|import|list
+app.add_typer(directions_app, name="directions")  # directions add|list
 console = Console()
 
 
@@ -195,7 +200,7 @@ def activations_cmd(
 
 
 # --- the game -----------------------------------------------------------------------------------------
-def _open(model: str, unit: str | None, seed: int | None) -> NeuronContext:
+def _open(model: str, unit: str | None, seed: int | None) -> UnitView:
     from mirrorneuron.units import open_unit
 
     with progress_bar(f"preparing {model} (first run harvests the corpus)") as p:
@@ -214,7 +219,7 @@ def _level(level: str, rounds: int) -> int:
         raise UserError(str(e)) from None
 
 
-def _rounds(ctx: NeuronContext, level: int, rounds: int, seed: int | None) -> RoundSet:
+def _rounds(ctx: UnitView, level: int, rounds: int, seed: int | None) -> RoundSet:
     from mirrorneuron.game import make_rounds
 
     return make_rounds(ctx, level, rounds, seed=seed if seed is not None else 0)

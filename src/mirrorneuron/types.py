@@ -7,35 +7,63 @@ from typing import Literal
 
 Modality = Literal["text", "image"]
 
+UNIT_KINDS: tuple[str, ...] = ("neuron", "probe", "sae_feature", "direction")
+
 
 class UserError(Exception):
     """Bad input from a user (file, argument, model). The CLI prints it as one line and exits 2."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class UnitRef:
-    """A scalar read-out at a site. ``kind`` is ``neuron`` for now; probes/SAE features/directions come later.
+    """A scalar read-out at a site: ``neuron``, ``probe``, ``sae_feature`` or ``direction``.
 
-    The string form is ``model/site/kind/index``, e.g. ``tiny-gelu/blocks.0.mlp.post/neuron/17``.
+    The string form is ``MODEL/SITE/KIND/KEY``:
+
+    - ``tiny-gelu/blocks.0.mlp.post/neuron/17`` (key = the unit index),
+    - ``tiny-gelu/blocks.1.resid.post/probe/capitalised`` (key = the probe's name),
+    - ``tiny-gelu/blocks.1.resid.post/sae_feature/sae128:12`` (key = ``SAE_NAME:FEATURE``),
+    - ``tiny-gelu/blocks.1.resid.post/direction/cap-minus-lower`` (key = the direction's name).
     """
 
     model: str
     site: str
     kind: str
-    index: int
+    key: str
+
+    def __init__(self, model: str, site: str, kind: str, key: str | int) -> None:
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "site", site)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "key", str(key))
+
+    @property
+    def index(self) -> int:
+        """The integer index of a neuron (or the feature number of an SAE feature)."""
+        tail = self.key.rsplit(":", 1)[-1]
+        if not tail.isdigit():
+            raise UserError(f"unit {self.id} has no integer index")
+        return int(tail)
 
     @property
     def id(self) -> str:
-        return f"{self.model}/{self.site}/{self.kind}/{self.index}"
+        return f"{self.model}/{self.site}/{self.kind}/{self.key}"
 
     @classmethod
     def parse(cls, text: str) -> UnitRef:
         parts = text.strip().split("/")
-        if len(parts) != 4 or not parts[3].isdigit():
+        ok = len(parts) == 4 and all(parts) and parts[2] in UNIT_KINDS
+        if ok and parts[2] == "neuron":
+            ok = parts[3].isdigit()
+        if ok and parts[2] == "sae_feature":
+            name, _, feature = parts[3].rpartition(":")
+            ok = bool(name) and feature.isdigit()
+        if not ok:
             raise UserError(
-                f"bad unit id {text!r}: expected MODEL/SITE/KIND/INDEX, e.g. tiny-gelu/blocks.0.mlp.post/neuron/17"
+                f"bad unit id {text!r}: expected MODEL/SITE/KIND/KEY with KIND one of {', '.join(UNIT_KINDS)}, "
+                "e.g. tiny-gelu/blocks.0.mlp.post/neuron/17 or tiny-gelu/blocks.1.resid.post/sae_feature/sae128:12"
             )
-        return cls(parts[0], parts[1], parts[2], int(parts[3]))
+        return cls(parts[0], parts[1], parts[2], parts[3])
 
     def __str__(self) -> str:
         return self.id

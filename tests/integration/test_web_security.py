@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,12 +89,17 @@ def truths(db_url: str, game_id: str) -> dict[str, tuple[float, dict[str, Any]]]
         return {r.id: (r.actual, r.payload) for r in rows}
 
 
+def _spelled(spelling: str, text: str) -> bool:
+    """``spelling`` appears in ``text`` as a whole number (not as the prefix of a longer one)."""
+    return re.search(rf"(?<![\d.]){re.escape(spelling)}(?![\d])", text) is not None
+
+
 def leaks(text: str, actual: float, payload: dict[str, Any]) -> bool:
-    """Whether ``text`` holds the true value in any usual spelling, beyond what the round's own hints hold
-    legitimately (a reference example may share the value by chance: fp16 activations repeat)."""
+    """Whether ``text`` holds the true value in any usual spelling, beyond what the game's round payloads hold
+    legitimately (hints of any round may share the value by chance: fp16 activations repeat)."""
     legit = json.dumps(payload)
     spellings = {repr(actual), json.dumps(actual), f"{actual:+.3f}", f"{actual:.6g}"}
-    return any(s in text and s not in legit for s in spellings if len(s.strip("+-0.")) >= 2)
+    return any(_spelled(s, text) and not _spelled(s, legit) for s in spellings if len(s.strip("+-0.")) >= 2)
 
 
 @pytest.mark.parametrize(("unit", "level", "feedback"), [(TEXT_UNIT, 3, True), (IMAGE_UNIT, 1, True), (TEXT_UNIT, 2, False)])
@@ -115,9 +121,10 @@ def test_truth_is_never_served_before_the_guess(
         p.get(f"/api/players/{p.id}")
         p.get(f"/api/rounds/{rnd['round_id']}/reveal")
         p.get(f"/api/games/{game_id}/summary")
+        all_payloads = [payload for _, payload in secret.values()]
         for text in p.seen:
-            for rid, (actual, payload) in pending.items():
-                assert not leaks(text, actual, payload), f"round {rid}'s value {actual} served before its guess"
+            for rid, (actual, _) in pending.items():
+                assert not leaks(text, actual, {"rounds": all_payloads}), f"round {rid}'s value {actual} served before its guess"
         p.seen.clear()
         r = p.guess(rnd, 0.123456)
         assert r.status_code == 200

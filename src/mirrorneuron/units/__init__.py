@@ -1,60 +1,45 @@
-"""Units: scalar read-outs at sites (neurons for now), opened as game contexts over a harvest."""
+"""Units: scalar read-outs at sites — neurons, linear probes, SAE features, directions — as game contexts.
+
+Every kind implements the game's ``UnitContext`` (values over the harvest, examples, level-2 neighbours and
+level-3 contributions) through :class:`HarvestedUnit`; :func:`open_unit` opens any of them by id.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
-import numpy as np
-
-from mirrorneuron.config import settings
-from mirrorneuron.harvest.cache import Harvest
-from mirrorneuron.harvest.run import HarvestSpec, default_sites, harvest
-from mirrorneuron.models.adapter import TorchAdapter, zoo_adapter
-from mirrorneuron.types import UnitRef, UserError
+from mirrorneuron.units.base import HarvestedUnit
 from mirrorneuron.units.context import NeuronContext
+from mirrorneuron.units.directions import add_direction, list_directions
+from mirrorneuron.units.labelers import Labeler, labeler
+from mirrorneuron.units.open import ensure_harvest, open_unit, parse_unit, unit_context
+from mirrorneuron.units.poly import polysemanticity, unit_polysemanticity
+from mirrorneuron.units.probes import list_probes, train_probe
+from mirrorneuron.units.readout import Readout, ReadoutContext
+from mirrorneuron.units.sae import SparseAutoencoder, list_saes, load_sae_folder
+from mirrorneuron.units.sae_train import import_sae, train_sae
 
-__all__ = ["NeuronContext", "ensure_harvest", "open_unit"]
+UnitView = HarvestedUnit  # what open_unit returns: any unit kind
 
-
-def ensure_harvest(
-    adapter: TorchAdapter, out: Path | None = None, progress: Callable[[int, int], None] | None = None
-) -> Harvest:
-    """The model's default harvest, made (or resumed) on first use."""
-    target = out or settings().harvest_dir / adapter.name
-    if (target / "manifest.json").exists():
-        try:
-            return Harvest(target)
-        except UserError:
-            pass  # incomplete: resume below
-    corpus = "digits" if adapter.modality == "image" else "austen"
-    return harvest(
-        adapter, HarvestSpec(corpus=corpus, max_windows=None if adapter.modality == "image" else 2000), target, progress
-    )
-
-
-def open_unit(
-    model: str,
-    unit: str | None = None,
-    seed: int | None = None,
-    harvest_dir: Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> NeuronContext:
-    """Open a neuron of ``model`` by id (``model/site/neuron/i`` or ``site/i``), or a random lively one."""
-    adapter = zoo_adapter(model)
-    h = ensure_harvest(adapter, harvest_dir, progress)
-    if unit:
-        parts = unit.split("/")
-        ref = UnitRef.parse(unit) if len(parts) == 4 else UnitRef.parse(f"{model}/{parts[0]}/neuron/{parts[-1]}")
-        if ref.model != model:
-            raise UserError(f"unit {unit} belongs to model {ref.model}, not {model}")
-        if ref.kind != "neuron":
-            raise UserError(f"unit kind {ref.kind!r} is not supported yet (only 'neuron')")
-        return NeuronContext(h, adapter, ref.site, ref.index)
-    rng = np.random.default_rng(seed)
-    sites = [s for s in default_sites(adapter) if s in h.sites] or h.sites
-    site = sites[int(rng.integers(len(sites)))]
-    spread = h.stats(site)["quantiles"][:, -1] - h.stats(site)["quantiles"][:, 0]
-    lively = np.flatnonzero(spread > np.quantile(spread, 0.25))  # skip near-dead units
-    index = int(rng.choice(lively)) if len(lively) else int(rng.integers(h.width(site)))
-    return NeuronContext(h, adapter, site, index)
+__all__ = [
+    "HarvestedUnit",
+    "Labeler",
+    "NeuronContext",
+    "Readout",
+    "ReadoutContext",
+    "SparseAutoencoder",
+    "UnitView",
+    "add_direction",
+    "ensure_harvest",
+    "import_sae",
+    "labeler",
+    "list_directions",
+    "list_probes",
+    "list_saes",
+    "load_sae_folder",
+    "open_unit",
+    "parse_unit",
+    "polysemanticity",
+    "train_probe",
+    "train_sae",
+    "unit_context",
+    "unit_polysemanticity",
+]

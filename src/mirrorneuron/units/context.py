@@ -7,65 +7,32 @@ example's window (cached), so every level works for any example.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cached_property, lru_cache
-from typing import Any
+from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import nn
 
-from mirrorneuron.game import Contributions, Example, ImageExample, NeighbourHint, TextExample
+from mirrorneuron.game import Contributions, NeighbourHint
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.types import UnitRef, UserError
+from mirrorneuron.units.base import CONTEXT_AFTER, CONTEXT_BEFORE, HarvestedUnit
 from mirrorneuron.units.wiring import Link, Wiring, wiring
 
-CONTEXT_BEFORE, CONTEXT_AFTER = 24, 4
+__all__ = ["CONTEXT_AFTER", "CONTEXT_BEFORE", "NeuronContext"]
 
 
-class NeuronContext:
+class NeuronContext(HarvestedUnit):
     """``game.UnitContext`` for one neuron of a harvested model."""
 
     def __init__(self, harvest: Harvest, adapter: TorchAdapter, site: str, index: int) -> None:
-        if harvest.model != adapter.name:
-            raise UserError(f"harvest at {harvest.path} is of model {harvest.model!r}, not {adapter.name!r}")
-        self.harvest, self.adapter, self.site, self.index = harvest, adapter, site, index
+        super().__init__(harvest, adapter, site)
+        self.index = index
         self.ref = UnitRef(adapter.name, site, "neuron", index)
         self.values = harvest.unit_values(site, index)
-        self.modality = adapter.modality
         self.wiring: Wiring = wiring(adapter, harvest, site, index)
         self._forward = lru_cache(maxsize=16)(self._run_window)
-
-    @property
-    def unit_id(self) -> str:
-        return self.ref.id
-
-    # --- what a player sees ------------------------------------------------------------------------
-    @cached_property
-    def _vocab(self) -> np.ndarray:
-        tok = self.adapter.tokenizer
-        assert tok is not None
-        return np.array(self.adapter.tokens(list(range(tok.get_vocab_size()))), dtype=object)
-
-    def example(self, index: int) -> Example:
-        w, p = self.harvest.example_location(index)
-        if self.modality == "image":
-            return ImageExample(np.clip(self.harvest.inputs[w], 0.0, 1.0))
-        window = self.harvest.inputs[w]
-        lo, hi = max(0, p - CONTEXT_BEFORE), min(len(window), p + CONTEXT_AFTER + 1)
-        return TextExample(tuple(self._vocab[window[lo:hi]]), p - lo)
-
-    def target_tokens(self) -> np.ndarray | None:
-        """The target token string of every example (for the unigram bot); None for images."""
-        if self.modality == "image":
-            return None
-        return self._vocab[self.harvest.inputs.reshape(-1)]
-
-    def window_activations(self, index: int) -> tuple[list[str], np.ndarray]:
-        """Tokens of the example's window and this unit's activation at each (for shading after a reveal)."""
-        w, _ = self.harvest.example_location(index)
-        acts = self.harvest.activations(self.site)[w, :, self.index].astype(np.float32)
-        return list(self._vocab[self.harvest.inputs[w]]), acts
 
     # --- level 2 and 3 -----------------------------------------------------------------------------
     def _run_window(self, window: int) -> dict[str, np.ndarray]:
@@ -104,26 +71,7 @@ class NeuronContext:
             ("downstream", self.wiring.downstream),
         ]
         hints = [NeighbourHint(lk.label, g, self._read(acts, lk, p)) for g, links in groups for lk in links]  # type: ignore[arg-type]
-        return hints + [NeighbourHint(name, "probe", value) for name, value in self._probes(index)]
-
-    def _probes(self, index: int) -> list[tuple[str, float]]:
-        """Simple input features: cheap "probes" a player can lean on."""
-        ex = self.example(index)
-        if isinstance(ex, ImageExample):
-            px = ex.pixels
-            half = px.shape[0] // 2
-            return [
-                ("ink (mean pixel)", float(px.mean())),
-                ("ink top − bottom", float(px[:half].mean() - px[half:].mean())),
-            ]
-        tok = ex.tokens[ex.target]
-        _, p = self.harvest.example_location(index)
-        probes: list[tuple[str, Callable[[str], Any]]] = [
-            ("starts a word", lambda t: t.startswith(" ")),
-            ("capitalised", lambda t: t.strip()[:1].isupper()),
-            ("punctuation", lambda t: bool(t.strip()) and not any(c.isalnum() for c in t)),
-        ]
-        return [("position in window", float(p))] + [(name, float(f(tok))) for name, f in probes]
+        return hints + self.simple_probes(index)
 
     def contributions(self, index: int) -> Contributions:
         wr = self.wiring
