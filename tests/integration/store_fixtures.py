@@ -6,6 +6,7 @@ and small builders for units and games. Import the fixtures into a test module t
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -62,6 +63,8 @@ def pg_server() -> Iterator[str]:
     try:
         uri = _start_postgres()
     except RuntimeError as exc:
+        if os.environ.get("CI"):  # CI must really test Postgres
+            pytest.fail(f"Postgres could not start in CI: {exc}")
         pytest.skip(f"Postgres tests skipped: {exc}")
     try:
         yield uri
