@@ -25,6 +25,7 @@ from typer._click import (
     exceptions as typer_click,  # typer ≥ 0.20 vendors click; its errors are its own classes
 )
 
+from mirrorneuron.cli_models import models_app
 from mirrorneuron.cli_units import directions_app, probes_app, sae_app, units_app
 from mirrorneuron.config import BUILTIN_ZOO, settings
 from mirrorneuron.types import UserError
@@ -48,6 +49,7 @@ app.add_typer(units_app, name="units")  # units show ID
 app.add_typer(probes_app, name="probes")  # probes train|list|concepts
 app.add_typer(sae_app, name="sae")  # sae train|import|list
 app.add_typer(directions_app, name="directions")  # directions add|list
+app.add_typer(models_app, name="models")  # models add hf:PATH | tl:NAME, list, remove, sites
 console = Console()
 
 
@@ -146,7 +148,9 @@ def harvest_cmd(
     out: Annotated[
         Path | None, typer.Option(help="harvest folder (default: $MIRRORNEURON_HOME/harvests/MODEL)")
     ] = None,
-    max_windows: Annotated[int, typer.Option(help="windows spread over the corpus; 0 = all")] = 2000,
+    max_windows: Annotated[
+        int | None, typer.Option(help="windows spread over the corpus; 0 = all (default: 2000, real models fewer)")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     shard_windows: Annotated[int, typer.Option(min=1, help="windows per shard (the unit of resumption)")] = 256,
     force: Annotated[bool, typer.Option(help="overwrite an existing harvest folder")] = False,
@@ -159,7 +163,7 @@ def harvest_cmd(
     spec = HarvestSpec(
         corpus=corpus or ("digits" if adapter.modality == "image" else "austen"),
         sites=tuple(s.strip() for s in sites.split(",") if s.strip()),
-        max_windows=max_windows or None,
+        max_windows=(adapter.default_windows or 2000) if max_windows is None else (max_windows or None),
         batch_size=batch_size,
         shard_windows=shard_windows,
     )

@@ -184,3 +184,27 @@ def test_leaderboard_history_and_unit_stats(sessions: sessionmaker[Session]) -> 
         assert history[1]["mean_score"] == pytest.approx(250 / 3) and history[1]["level"] == 1
         assert history[1]["created_at"].tzinfo is not None
         assert repo.player_history(s, "nobody") == []
+
+
+def test_feedback_off_games_stay_out_of_boards_and_unit_stats(sessions: sessionmaker[Session]) -> None:
+    with sessions() as s:
+        unit = fx.seed_unit(s, n_examples=3)
+        ada = repo.ensure_player(s, None)
+        blind = repo.ensure_player(s, None)
+        s.commit()
+        play(s, fx.new_game(s, [0.0, 1.0, 2.0], player_id=ada.id, unit=unit, level=1), [0.0, 1.0, 2.0])
+        # a blind study's game (feedback off): played the same way, but nobody saw a score
+        rows = fx.round_dicts(unit[1], [0.0, 1.0, 2.0])
+        off = repo.create_game(s, blind.id, unit[0], 1, feedback=False, seed=0, rounds=rows)
+        s.commit()
+        play(s, off, [2.0, 2.0, 2.0])
+        play(s, repo.create_game(s, ada.id, unit[0], 1, False, 0, fx.round_dicts(unit[1], [5.0] * 3)), [0.0] * 3)
+
+        board = repo.leaderboard(s, unit[0], 1)
+        assert [r["player_id"] for r in board] == [ada.id]
+        assert board[0]["rounds"] == 3 and board[0]["mean_score"] == pytest.approx(100.0)
+        (lv1,) = repo.unit_play_stats(s, unit[0])["levels"]
+        assert (lv1["level"], lv1["players"], lv1["guesses"], lv1["humans"]) == (1, 1, 3, 1)
+        assert lv1["mean_score"] == pytest.approx(100.0)
+        history = repo.player_history(s, blind.id)  # a player's own history keeps the game
+        assert [(h["game_id"], h["feedback"], h["answered"]) for h in history] == [(off.id, False, 3)]

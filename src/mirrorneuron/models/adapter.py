@@ -36,6 +36,7 @@ class TorchAdapter:
     tokenizer: Tokenizer | None = None
     checksum: str = ""
     n_ctx: int | None = None
+    default_windows: int | None = None  # harvest size when none is asked for (real models: a few hundred)
     sites: dict[str, Site] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -121,7 +122,14 @@ class TorchAdapter:
 
 
 def zoo_adapter(name: str) -> TorchAdapter:
+    """The adapter of a zoo model, a built-in real model (``smollm2-135m``, ``minilm-l6``, …) or one registered
+    with ``mirrorneuron models add``."""
+    from mirrorneuron.models.registry import registered_adapter
     from mirrorneuron.models.zoo import load_model
+
+    registered = registered_adapter(name)
+    if registered is not None:
+        return registered
 
     zm = load_model(name)
     n_ctx = zm.config.transformer.n_ctx if zm.config.transformer else None

@@ -17,12 +17,20 @@ from mirrorneuron.players.ridge import RidgeBot
 from mirrorneuron.players.simple import MeanBot, UnigramBot
 from mirrorneuron.types import UserError
 
+
+def _local_llm(data: BotData, **options: Any) -> Player:
+    from mirrorneuron.players.local_llm import LocalLlmBot  # imports torch/transformers only when chosen
+
+    return LocalLlmBot(data, **options)
+
+
 _FACTORIES: dict[str, Callable[..., Player]] = {
     "mean": MeanBot,
     "unigram": UnigramBot,
     "knn": KnnBot,
     "ridge": RidgeBot,
     "llm": LlmBot.from_env,
+    "llm-local": _local_llm,
 }
 BOT_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 OFFLINE_BOT_NAMES: tuple[str, ...] = ("mean", "unigram", "knn", "ridge")  # need no server

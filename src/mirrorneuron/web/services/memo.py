@@ -64,6 +64,6 @@ def load_meta(s: Session, game_id: str) -> GameMeta:
         game.practice,
         game.study_id,
         game.seed,
-        len(game.rounds),
+        repo.count_rounds(s, game.id),  # not len(game.rounds): that loads every round and its payload
         sampling,
     )
