@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -51,28 +50,6 @@ def test_sqlite_pragmas_are_active_and_foreign_keys_enforced(tmp_path: Path) -> 
         with pytest.raises(IntegrityError):
             s.flush()
     engine.dispose()
-
-
-def test_background_checkpoint_copies_the_wal_outside_commits(tmp_path: Path) -> None:
-    db = tmp_path / "bg.db"
-    engine = make_engine(f"sqlite:///{db}", checkpoint_every=0.05)
-    try:
-        with engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
-        migrate(engine)
-        with Session(engine) as s:
-            for _ in range(50):  # ~160 WAL pages: SQLite alone would checkpoint only after 1000
-                repo.ensure_player(s, None)
-                s.commit()
-        page = 4096
-        deadline = time.monotonic() + 10
-        while db.stat().st_size <= page and time.monotonic() < deadline:  # only the header page is written
-            time.sleep(0.02)
-        assert db.stat().st_size > page
-        with Session(engine) as s:
-            assert s.scalar(select(func.count()).select_from(repo.Player)) == 50
-    finally:
-        engine.dispose()
 
 
 def test_database_url_default_and_env(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

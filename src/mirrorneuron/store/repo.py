@@ -19,6 +19,7 @@ from mirrorneuron.store.catalog import (
 from mirrorneuron.store.errors import AlreadyGuessed, Forbidden, NotFound, StoreError
 from mirrorneuron.store.models import Example, Game, Guess, Imitation, Model, Player, Round, Study, Unit
 from mirrorneuron.store.play import (
+    count_rounds,
     create_game,
     game_results,
     get_game,
@@ -55,6 +56,7 @@ __all__ = [
     "StudyConfig",
     "Unit",
     "clean_display_name",
+    "count_rounds",
     "create_game",
     "create_study",
     "ensure_examples",

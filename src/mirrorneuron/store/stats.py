@@ -1,6 +1,7 @@
 """Read models for pages: leaderboards, a player's history, how players do on a unit.
 
-Practice games are left out of leaderboards and unit stats (they are warm-ups), kept in a player's history.
+Practice games (warm-ups) and feedback-off games (played without seeing any score, as in blind studies) are
+left out of leaderboards and unit stats; a player's history keeps every game.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from mirrorneuron.store.models import Game, Guess, Player, Round
 
 MIN_LEADERBOARD_GUESSES = 3
+RANKED_GAME = Game.practice.is_(False) & Game.feedback.is_(True)  # the games boards and unit stats count
 
 
 def player_label(player_id: str, display_name: str | None) -> str:
@@ -31,14 +33,14 @@ def pearson(a: np.ndarray, p: np.ndarray) -> float:
 
 def leaderboard(s: Session, unit_id: str, level: int, limit: int = 20) -> list[dict[str, Any]]:
     """Players ranked by mean round score on ``unit_id`` at ``level`` (≥ 3 guesses to be listed), with the
-    correlation of their guesses with the truth. Keys: rank, player_id, name, kind, rounds, mean_score,
-    correlation."""
+    correlation of their guesses with the truth; practice and feedback-off games do not count. Keys: rank,
+    player_id, name, kind, rounds, mean_score, correlation."""
     stmt = (
         select(Guess.player_id, Player.display_name, Player.kind, Round.actual, Guess.value, Guess.score)
         .join(Round, Round.id == Guess.round_id)
         .join(Game, Game.id == Round.game_id)
         .join(Player, Player.id == Guess.player_id)
-        .where(Round.unit_id == unit_id, Round.level == int(level), Game.practice.is_(False))
+        .where(Round.unit_id == unit_id, Round.level == int(level), RANKED_GAME)
     )
     by_player: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     info: dict[str, tuple[str | None, str]] = {}
@@ -100,7 +102,8 @@ def player_history(s: Session, player_id: str) -> list[dict[str, Any]]:
 
 def unit_play_stats(s: Session, unit_id: str) -> dict[str, Any]:
     """How people and bots do on a unit, per level: ``{"unit_id", "levels": [{"level", "players",
-    "guesses", "mean_score", "humans", "bots"}]}`` (levels without guesses are left out)."""
+    "guesses", "mean_score", "humans", "bots"}]}`` (levels without guesses are left out; practice and
+    feedback-off games do not count)."""
     stmt = (
         select(
             Round.level,
@@ -112,7 +115,7 @@ def unit_play_stats(s: Session, unit_id: str) -> dict[str, Any]:
         .join(Round, Round.id == Guess.round_id)
         .join(Game, Game.id == Round.game_id)
         .join(Player, Player.id == Guess.player_id)
-        .where(Round.unit_id == unit_id, Game.practice.is_(False))
+        .where(Round.unit_id == unit_id, RANKED_GAME)
         .group_by(Round.level, Player.kind)
     )
     levels: dict[int, dict[str, Any]] = {}
