@@ -160,7 +160,8 @@ def submit_guess(
 
     Raises ValueError (non-finite value/seconds), NotFound (no such round), Forbidden (round of another
     player's game, or missing/wrong token) and AlreadyGuessed (a guess exists, also under races: the UNIQUE
-    constraint decides and the loser's transaction is rolled back).
+    constraint decides and the loser's transaction is rolled back). The guess and round returned are transient
+    objects, not attached to ``s``.
     """
     value = _finite("guess", value)
     if seconds is not None:
