@@ -4,42 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+import web_fixtures as fx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from mirrorneuron.web import create_app
-from mirrorneuron.web.settings import WebSettings
+web_home, isolated_home, db_url, app = fx.web_home, fx.isolated_home, fx.db_url, fx.app
 
 TEXT_UNIT = "tiny-gelu/blocks.0.mlp.post/neuron/3"
 IMAGE_UNIT = "digits-mlp/layers.1.post/neuron/5"
-
-
-@pytest.fixture(scope="module")
-def web_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One home per module; harvests are shared by every web test module of the session."""
-    home = tmp_path_factory.mktemp("web-home")
-    shared = tmp_path_factory.getbasetemp() / "web-harvests"
-    shared.mkdir(exist_ok=True)
-    (home / "harvests").symlink_to(shared, target_is_directory=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MIRRORNEURON_HOME", str(home))
-        yield home
-
-
-@pytest.fixture(autouse=True)
-def isolated_home(web_home: Path) -> Path:
-    """Overrides the suite's per-test home: the tests of this module share the app's home."""
-    return web_home
-
-
-@pytest.fixture(scope="module")
-def app(web_home: Path) -> FastAPI:
-    return create_app(WebSettings(database_url=f"sqlite:///{web_home / 'web.db'}", secret_key="test-secret"))
 
 
 class Player:
@@ -95,7 +70,13 @@ def test_home_page_and_twin(alice: Player) -> None:
 def test_form_starts_a_game_and_play_page_renders(alice: Player) -> None:
     r = alice.client.post(
         "/play",
-        data={"csrf_token": alice.csrf, "model": "tiny-gelu", "unit": "blocks.0.mlp.post/3", "level": "1", "rounds": "3"},
+        data={
+            "csrf_token": alice.csrf,
+            "model": "tiny-gelu",
+            "unit": "blocks.0.mlp.post/3",
+            "level": "1",
+            "rounds": "3",
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"].startswith("/play/")
@@ -210,9 +191,17 @@ def test_validation_errors_are_clear_422(alice: Player) -> None:
 def test_openapi_is_complete_and_strict(alice: Player) -> None:
     spec = alice.get("/api/openapi.json").json()
     paths = spec["paths"]
-    for path in ("/api/games", "/api/games/{game_id}/round", "/api/rounds/{round_id}/guess", "/api/studies",
-                 "/api/units/{unit_id}", "/api/custom", "/api/leaderboard/{unit_id}", "/api/players/me",
-                 "/api/health"):
+    for path in (
+        "/api/games",
+        "/api/games/{game_id}/round",
+        "/api/rounds/{round_id}/guess",
+        "/api/studies",
+        "/api/units/{unit_id}",
+        "/api/custom",
+        "/api/leaderboard/{unit_id}",
+        "/api/players/me",
+        "/api/health",
+    ):
         assert path in paths, path
 
     def walk(node: Any, where: str) -> None:

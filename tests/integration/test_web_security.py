@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+import web_fixtures as fx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -19,34 +18,10 @@ from mirrorneuron.web import create_app
 from mirrorneuron.web.security import COOKIE
 from mirrorneuron.web.settings import WebSettings
 
+web_home, isolated_home, db_url, app = fx.web_home, fx.isolated_home, fx.db_url, fx.app
+
 TEXT_UNIT = "tiny-gelu/blocks.0.mlp.post/neuron/5"
 IMAGE_UNIT = "digits-mlp/layers.0.post/neuron/7"
-
-
-@pytest.fixture(scope="module")
-def web_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("web-home")
-    shared = tmp_path_factory.getbasetemp() / "web-harvests"
-    shared.mkdir(exist_ok=True)
-    (home / "harvests").symlink_to(shared, target_is_directory=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MIRRORNEURON_HOME", str(home))
-        yield home
-
-
-@pytest.fixture(autouse=True)
-def isolated_home(web_home: Path) -> Path:
-    return web_home
-
-
-@pytest.fixture(scope="module")
-def db_url(web_home: Path) -> str:
-    return f"sqlite:///{web_home / 'web.db'}"
-
-
-@pytest.fixture(scope="module")
-def app(db_url: str) -> FastAPI:
-    return create_app(WebSettings(database_url=db_url, secret_key="test-secret"))
 
 
 class Player:
@@ -102,7 +77,9 @@ def leaks(text: str, actual: float, payload: dict[str, Any]) -> bool:
     return any(_spelled(s, text) and not _spelled(s, legit) for s in spellings if len(s.strip("+-0.")) >= 2)
 
 
-@pytest.mark.parametrize(("unit", "level", "feedback"), [(TEXT_UNIT, 3, True), (IMAGE_UNIT, 1, True), (TEXT_UNIT, 2, False)])
+@pytest.mark.parametrize(
+    ("unit", "level", "feedback"), [(TEXT_UNIT, 3, True), (IMAGE_UNIT, 1, True), (TEXT_UNIT, 2, False)]
+)
 def test_truth_is_never_served_before_the_guess(
     app: FastAPI, db_url: str, unit: str, level: int, feedback: bool
 ) -> None:
@@ -262,9 +239,13 @@ def test_spoilers_are_withheld_while_a_game_is_open(app: FastAPI) -> None:
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"token": "t", "value": "abc"}, "value"), ({"token": "t", "value": "NaN"}, "value"),
-     ({"token": "t"}, "value"), ({"token": "t", "value": 1, "seconds": -1}, "seconds"),
-     ({"token": "t", "value": 1, "extra": 1}, "extra")],
+    [
+        ({"token": "t", "value": "abc"}, "value"),
+        ({"token": "t", "value": "NaN"}, "value"),
+        ({"token": "t"}, "value"),
+        ({"token": "t", "value": 1, "seconds": -1}, "seconds"),
+        ({"token": "t", "value": 1, "extra": 1}, "extra"),
+    ],
 )
 def test_bad_guess_bodies_are_422(app: FastAPI, body: dict[str, Any], field: str) -> None:
     p = Player(app)

@@ -5,17 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+import web_fixtures as fx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from mirrorneuron.web import create_app
-from mirrorneuron.web.settings import WebSettings
+web_home, isolated_home, db_url, app = fx.web_home, fx.isolated_home, fx.db_url, fx.app
 
 UNITS = ["tiny-gelu/blocks.0.mlp.post/neuron/11", "tiny-gelu/blocks.1.mlp.post/neuron/12"]
 YAML = f"""
@@ -30,27 +29,6 @@ practice_rounds: 2
 sampling: {{{{top: 0.2, bins: 0.5, random: 0.3}}}}
 seed: 4
 """
-
-
-@pytest.fixture(scope="module")
-def web_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("web-home")
-    shared = tmp_path_factory.getbasetemp() / "web-harvests"
-    shared.mkdir(exist_ok=True)
-    (home / "harvests").symlink_to(shared, target_is_directory=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MIRRORNEURON_HOME", str(home))
-        yield home
-
-
-@pytest.fixture(autouse=True)
-def isolated_home(web_home: Path) -> Path:
-    return web_home
-
-
-@pytest.fixture(scope="module")
-def app(web_home: Path) -> FastAPI:
-    return create_app(WebSettings(database_url=f"sqlite:///{web_home / 'web.db'}", secret_key="test-secret"))
 
 
 class Player:
@@ -223,7 +201,9 @@ def test_export_parquet_and_csv(owner: Player, study: dict[str, Any], tmp_path: 
     path = tmp_path / "export.parquet"
     path.write_bytes(pq_resp.content)
     table = pq.read_table(path)
-    assert table.num_rows >= 12 and {"unit_id", "level", "actual", "guess", "score", "study_id"} <= set(table.column_names)
+    assert table.num_rows >= 12 and {"unit_id", "level", "actual", "guess", "score", "study_id"} <= set(
+        table.column_names
+    )
     assert set(table.column("study_id").to_pylist()) == {sid}
     csv_resp = owner.get(f"/api/studies/{sid}/export.csv")
     assert csv_resp.headers["content-type"].startswith("text/csv")
