@@ -32,7 +32,8 @@ import torch
 
 from mirrorneuron.harvest.run import HarvestSpec, harvest, load_inputs
 from mirrorneuron.harvest.stats import QUANTILE_LEVELS, SiteAccumulator
-from mirrorneuron.models.adapter import TorchAdapter, zoo_adapter
+from mirrorneuron.models.adapter import TorchAdapter
+from mirrorneuron.models.loader import zoo_adapter
 
 MODEL = "tiny-gelu"
 SITES = ("blocks.0.mlp.post", "blocks.1.mlp.post")

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from mirrorneuron.harvest.run import HarvestSpec, default_sites, harvest, load_inputs
-from mirrorneuron.models.adapter import zoo_adapter
+from mirrorneuron.models.loader import zoo_adapter
 
 MODELS = ("smollm2-135m", "minilm-l6")
 

@@ -157,7 +157,7 @@ def harvest_cmd(
 ) -> None:
     """Stream a corpus through MODEL: per-unit stats, quantiles, top-k, random sample and an activation cache."""
     from mirrorneuron.harvest.run import HarvestSpec, harvest
-    from mirrorneuron.models.adapter import zoo_adapter
+    from mirrorneuron.models.loader import zoo_adapter
 
     adapter = zoo_adapter(model)
     spec = HarvestSpec(
@@ -188,7 +188,7 @@ def activations_cmd(
     text: Annotated[str, typer.Option(help="custom text (text models)")] = "",
 ) -> None:
     """Compute one unit on fresh input, token by token, without a harvest."""
-    from mirrorneuron.models.adapter import zoo_adapter
+    from mirrorneuron.models.loader import zoo_adapter
 
     adapter = zoo_adapter(model)
     if adapter.modality != "text":

@@ -72,7 +72,7 @@ def models_remove(name: str) -> None:
 @models_app.command("sites")
 def models_sites(model: str) -> None:
     """A model's sites and their widths (any model: zoo, built-in or registered)."""
-    from mirrorneuron.models.adapter import zoo_adapter
+    from mirrorneuron.models.loader import zoo_adapter
 
     adapter = zoo_adapter(model)
     table = Table("site", "width", "level 3")

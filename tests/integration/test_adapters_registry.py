@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from mirrorneuron.cli import app
 from mirrorneuron.cli_models import models_app
 from mirrorneuron.models import real
-from mirrorneuron.models.adapter import zoo_adapter
+from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.models.registry import add_model, read_registry, registered_adapter, registry_file, remove_model
 from mirrorneuron.types import UserError
 

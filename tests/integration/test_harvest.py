@@ -10,7 +10,7 @@ from safetensors.numpy import load_file
 
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import HarvestSpec, harvest
-from mirrorneuron.models.adapter import zoo_adapter
+from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.types import UserError
 
 SITES = ("blocks.0.mlp.post", "blocks.1.resid.post")
@@ -69,7 +69,7 @@ KILLER = """
 import os, signal, sys
 from pathlib import Path
 from mirrorneuron.harvest.run import HarvestSpec, harvest
-from mirrorneuron.models.adapter import zoo_adapter
+from mirrorneuron.models.loader import zoo_adapter
 
 def progress(done, total):
     if done >= 20:  # mid-way through the third shard: kill -9 ourselves, no clean-up of any kind

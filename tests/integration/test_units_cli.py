@@ -10,7 +10,7 @@ from mirrorneuron.cli_units import units_app
 from mirrorneuron.game import Level, make_rounds
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import HarvestSpec, harvest
-from mirrorneuron.models.adapter import zoo_adapter
+from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.types import UserError
 from mirrorneuron.units import open_unit
 from mirrorneuron.units.directions import add_direction

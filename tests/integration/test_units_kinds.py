@@ -8,7 +8,7 @@ import pytest
 from mirrorneuron.game import Level, make_rounds, run_session, truth_from
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import HarvestSpec, harvest
-from mirrorneuron.models.adapter import zoo_adapter
+from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.players import make_bot
 from mirrorneuron.players.data import BotData
 from mirrorneuron.types import UserError

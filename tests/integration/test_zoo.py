@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mirrorneuron.models.adapter import zoo_adapter
+from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.models.train import train
 from mirrorneuron.models.zoo import DEFAULT_IMAGE, DEFAULT_TEXT, REGISTRY, load_checkpoint, load_model
 from mirrorneuron.types import UserError

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from mirrorneuron.cli import app
 from mirrorneuron.game import Level, make_rounds, run_session, truth_from
 from mirrorneuron.harvest.run import HarvestSpec, harvest
-from mirrorneuron.models.adapter import TorchAdapter, zoo_adapter
+from mirrorneuron.models.adapter import TorchAdapter
+from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.models.real import CACHE_ENV, MINILM, SMOLLM2, SMOLLM2_TL
 from mirrorneuron.players import make_bot
 from mirrorneuron.players.data import BotData

@@ -119,19 +119,3 @@ class TorchAdapter:
     def activations(self, inputs: np.ndarray, site: str) -> np.ndarray:
         """Fresh activations [B, P, U] of one site for raw inputs (token ids [B, T] or images [B, H, W])."""
         return self.run(self.to_tensor(inputs), [site])[site].numpy()
-
-
-def zoo_adapter(name: str) -> TorchAdapter:
-    """The adapter of a zoo model, a built-in real model (``smollm2-135m``, ``minilm-l6``, …) or one registered
-    with ``mirrorneuron models add``."""
-    from mirrorneuron.models.registry import registered_adapter
-    from mirrorneuron.models.zoo import load_model
-
-    registered = registered_adapter(name)
-    if registered is not None:
-        return registered
-
-    zm = load_model(name)
-    n_ctx = zm.config.transformer.n_ctx if zm.config.transformer else None
-    modality: Modality = "text" if zm.config.task == "lm" else "image"
-    return TorchAdapter(name, zm.module, modality, zm.tokenizer, zm.checksum, n_ctx)

@@ -107,7 +107,7 @@ def add_direction(
     if (file is None) == (concepts is None):
         raise UserError("give a direction either as --file F or as --concepts LABELER A B")
     if file is not None:
-        from mirrorneuron.models.adapter import zoo_adapter
+        from mirrorneuron.models.loader import zoo_adapter
 
         v = read_vector(file, zoo_adapter(model).width(site))
         meta: dict[str, Any] = {"source": "file", "file": str(file), "raw_norm": float(np.linalg.norm(v))}

@@ -10,7 +10,8 @@ import numpy as np
 from mirrorneuron.config import settings
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import HarvestSpec, default_sites, harvest
-from mirrorneuron.models.adapter import TorchAdapter, zoo_adapter
+from mirrorneuron.models.adapter import TorchAdapter
+from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.units.base import HarvestedUnit
 from mirrorneuron.units.concepts import LabelData

@@ -15,7 +15,8 @@ import numpy as np
 
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import default_sites
-from mirrorneuron.models.adapter import TorchAdapter, zoo_adapter
+from mirrorneuron.models.adapter import TorchAdapter
+from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.units import HarvestedUnit, ensure_harvest, parse_unit, unit_context
 
