@@ -69,6 +69,8 @@ class Player(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     display_name: Mapped[str | None] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(8), default="human")
+    bot_name: Mapped[str | None] = mapped_column(String(40))  # bots only: which bot and which version of it
+    bot_version: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -111,6 +113,7 @@ class Study(Base):
     config: Mapped[dict[str, Any]] = mapped_column()
     owner_id: Mapped[str] = mapped_column(ForeignKey("players.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column()  # None while open: an open study locks its units
 
 
 class Game(Base):
@@ -130,6 +133,10 @@ class Game(Base):
     study_id: Mapped[str | None] = mapped_column(ForeignKey("studies.id"), index=True)
     seed: Mapped[int] = mapped_column(Integer, default=0)
     practice: Mapped[bool] = mapped_column(Boolean, default=False)
+    # how the rounds were drawn: "casual", a study's "between" / "within" design, or "bots"
+    design: Mapped[str] = mapped_column(String(16), default="casual", server_default="casual")
+    client: Mapped[str] = mapped_column(String(16), default="web", server_default="web")  # web, terminal, cli
+    policy: Mapped[str | None] = mapped_column(String(64))  # how the unit was chosen (None: by the player)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     rounds: Mapped[list[Round]] = relationship(back_populates="game", order_by="Round.seq")
