@@ -147,11 +147,12 @@ def test_no_answer_leakage(level: Level) -> None:
 
 def test_references_are_never_asked_and_sampling_is_hidden() -> None:
     ctx = fake_context()
-    rs = make_rounds(ctx, Level.EXAMPLES, 200, seed=4)
+    rs = make_rounds(ctx, Level.EXAMPLES, 140, seed=4)
     asked = {r.index for r in rs}
     assert not asked & set(rs.references.indices)
-    assert len(asked) == 200  # 284 eligible examples: no repeats
-    assert len({r.round_id for r in rs}) == 200
+    assert set(rs.references.indices) <= set(np.flatnonzero(rs.training))  # references are training examples
+    assert len(asked) == 140  # 150 askable examples: no repeats
+    assert len({r.round_id for r in rs}) == 140
     assert "source" not in rs.rounds[0].to_dict() and "weight" not in rs.rounds[0].to_dict()
     assert rs.rounds[0].to_dict(include_sampling=True)["source"] in {"top", "bin", "random"}
     refs = reference_examples(ctx, rs.references)

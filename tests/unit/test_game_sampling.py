@@ -86,11 +86,17 @@ def test_draw_respects_exclusion_and_avoids_repeats() -> None:
         draw(v, SamplingPlan(), 1, np.random.default_rng(0), exclude_mask=np.ones(2000, dtype=bool))
 
 
-def test_draw_repeats_only_when_exhausted() -> None:
+def test_draw_never_repeats_and_stops_when_exhausted() -> None:
     draws = draw(np.arange(5.0), SamplingPlan(top_pool=2), 12, np.random.default_rng(0))
-    idx = [d.index for d in draws]
-    # pools run out (top pool of 2, bins of 1): the other groups take over; repeats only after all 5
-    assert sorted(idx[:5]) == sorted(idx[5:10]) == [0, 1, 2, 3, 4]
+    # pools run out (top pool of 2, bins of 1): the other groups take over; no repeat, ever
+    assert sorted(d.index for d in draws) == [0, 1, 2, 3, 4]
+
+
+def test_draw_takes_at_most_one_example_per_group() -> None:
+    v = skewed(600)
+    groups = np.arange(600) // 20  # 30 windows of 20 tokens; top values cluster in windows
+    draws = draw(v, SamplingPlan(), 100, np.random.default_rng(3), groups=groups)
+    assert len(draws) == 30 and len({int(groups[d.index]) for d in draws}) == 30
 
 
 def test_draw_is_deterministic_for_a_seed() -> None:

@@ -130,12 +130,13 @@ def test_unigram_falls_back_to_the_mean() -> None:
 
 def test_mean_bot_is_constant_and_flagged() -> None:
     ctx = token_detector()
-    res = play(MeanBot(BotData.from_context(ctx)), ctx, level=0)
+    data = BotData.from_context(ctx)
+    res = play(MeanBot(data), ctx, level=0)
     assert res.summary.correlation == 0.0
     assert res.summary.correlation_flag == "constant_prediction"
-    assert [r.guess for r in res.results] == pytest.approx([float(ctx.values.mean())] * len(res.results))
+    assert [r.guess for r in res.results] == pytest.approx([float(data.values.mean())] * len(res.results))
     no_data = play(MeanBot(), ctx, level=0, n=5)  # falls back to the level-0 stats mean
-    assert no_data.results[0].guess == pytest.approx(float(ctx.values.mean()))
+    assert no_data.results[0].guess == pytest.approx(no_data.results[0].round.hints.stats.mean)
 
 
 def test_ridge_is_near_exact_at_level_3() -> None:

@@ -21,8 +21,19 @@ from mirrorneuron.game.levels import (
     build_hints,
     reference_examples,
 )
-from mirrorneuron.game.rounds import Reveal, Round, RoundSet, make_round_id, make_rounds, truth_from
+from mirrorneuron.game.rounds import (
+    Draws,
+    Reveal,
+    Round,
+    RoundSet,
+    draw_examples,
+    make_round_id,
+    make_rounds,
+    rounds_from,
+    truth_from,
+)
 from mirrorneuron.game.sampling import (
+    DEFAULT_MIX,
     Draw,
     References,
     SamplingPlan,
@@ -32,6 +43,7 @@ from mirrorneuron.game.sampling import (
     quantile_bins,
     split_references,
     top_pool,
+    training_mask,
 )
 from mirrorneuron.game.scoring import ScoreSummary, round_score, summarize, unit_scale
 from mirrorneuron.game.session import (
@@ -46,10 +58,12 @@ from mirrorneuron.game.session import (
 )
 
 __all__ = [
+    "DEFAULT_MIX",
     "ELEMENTWISE",
     "ArrayContext",
     "Contributions",
     "Draw",
+    "Draws",
     "Example",
     "Hints",
     "ImageExample",
@@ -74,6 +88,7 @@ __all__ = [
     "apply_nonlinearity",
     "build_hints",
     "draw",
+    "draw_examples",
     "is_elementwise",
     "make_round_id",
     "make_rounds",
@@ -82,12 +97,14 @@ __all__ = [
     "quantile_bins",
     "reference_examples",
     "round_score",
+    "rounds_from",
     "run_session",
     "running_mean",
     "split_references",
     "summarize",
     "summarize_results",
     "top_pool",
+    "training_mask",
     "truth_from",
     "unit_scale",
 ]

@@ -184,13 +184,17 @@ class Contributions:
 
 
 class UnitContext(Protocol):
-    """One harvested unit as the game needs it. ``values[i]`` is the true activation on example ``i``."""
+    """One harvested unit as the game needs it. ``values[i]`` is the true activation on example ``i``;
+    ``groups[i]`` the group (text: window) of example ``i`` — a reveal shows values of the whole group."""
 
     @property
     def unit_id(self) -> str: ...
 
     @property
     def values(self) -> np.ndarray: ...
+
+    @property
+    def groups(self) -> np.ndarray: ...
 
     def example(self, index: int) -> Example: ...
 
@@ -201,18 +205,22 @@ class UnitContext(Protocol):
 
 @dataclass
 class ArrayContext:
-    """An in-memory :class:`UnitContext` built from lists; missing level-2/3 data raises on use."""
+    """An in-memory :class:`UnitContext` built from lists; missing level-2/3 data raises on use. Without
+    ``groups`` every example is its own group."""
 
     unit_id: str
     values: np.ndarray
     examples: Sequence[Example]
     neighbour_lists: Sequence[Sequence[NeighbourHint]] | None = None
     contribution_list: Sequence[Contributions] | None = None
+    groups: np.ndarray = None  # type: ignore[assignment]  # filled in __post_init__
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=np.float64)
         n = len(self.values)
+        self.groups = np.arange(n) if self.groups is None else np.asarray(self.groups, dtype=np.int64)
         for name, seq in (
+            ("groups", self.groups),
             ("examples", self.examples),
             ("neighbour_lists", self.neighbour_lists),
             ("contribution_list", self.contribution_list),

@@ -11,7 +11,7 @@ import numpy as np
 
 from mirrorneuron.game.context import Example, UnitContext
 from mirrorneuron.game.levels import Hints, Level, UnitStats, build_hints, reference_examples
-from mirrorneuron.game.sampling import References, SamplingPlan, Source, draw, split_references
+from mirrorneuron.game.sampling import Draw, References, SamplingPlan, Source, draw, split_references, training_mask
 from mirrorneuron.game.scoring import round_score
 
 
@@ -68,7 +68,8 @@ class Reveal:
 
 @dataclass(frozen=True)
 class RoundSet:
-    """A unit's rounds at one level, with the reference split they were drawn around."""
+    """A unit's rounds at one level, with the training split and references they were drawn around.
+    ``training[i]`` is True for the examples that are never asked (level-0/1 facts and bots come from them)."""
 
     unit_id: str
     level: Level
@@ -77,6 +78,7 @@ class RoundSet:
     stats: UnitStats
     plan: SamplingPlan
     seed: int
+    training: np.ndarray
 
     def __iter__(self) -> Iterator[Round]:
         return iter(self.rounds)
@@ -91,21 +93,54 @@ def _rng(seed: int, unit_id: str) -> np.random.Generator:
     return np.random.default_rng([seed, unit_key])
 
 
-def make_rounds(
-    ctx: UnitContext, level: Level | int, n: int, plan: SamplingPlan | None = None, seed: int | None = None
-) -> RoundSet:
-    """``n`` rounds of ``ctx``'s unit at ``level``; deterministic for (unit, plan, seed).
+@dataclass(frozen=True)
+class Draws:
+    """The examples asked of a unit (in order), and the unit's training split and level-0 facts."""
 
-    ``seed`` overrides ``plan.seed``. References are split off first and never asked.
+    draws: tuple[Draw, ...]
+    training: np.ndarray
+    references: References
+    stats: UnitStats
+
+
+def draw_examples(
+    ctx: UnitContext, n: int, plan: SamplingPlan | None = None, seed: int | None = None, exclude: Any = None
+) -> Draws:
+    """The ``n`` examples a unit's rounds ask, deterministic for (unit, plan, seed) — the same at every level,
+    so levels can be compared on the same items.
+
+    Never asked: training examples, and the groups of ``exclude`` (examples whose truth the player has seen,
+    e.g. in an earlier game). Excluded groups are skipped in the draw order without changing it, so players
+    with different histories still share every item they can be asked. ValueError if fewer than ``n`` remain.
     """
     if n < 0:
         raise ValueError(f"number of rounds must be >= 0, got {n}")
-    level, plan = Level(level), plan or SamplingPlan()
+    plan = plan or SamplingPlan()
     seed = plan.seed if seed is None else seed
     rng = _rng(seed, ctx.unit_id)
-    stats = UnitStats.from_values(ctx.values)
-    refs = split_references(ctx.values, plan, rng)
-    ref_examples = reference_examples(ctx, refs)
+    groups = np.asarray(ctx.groups, dtype=np.int64)
+    training = training_mask(groups, plan.training_fraction)
+    stats = UnitStats.from_values(np.asarray(ctx.values)[training])
+    refs = split_references(ctx.values, plan, rng, training)
+    seen = np.zeros(len(groups), dtype=bool) if exclude is None else np.asarray(exclude, dtype=bool)
+    if seen.shape != groups.shape:
+        raise ValueError(f"exclude has shape {seen.shape}, there are {groups.size} examples")
+    seen_groups = np.isin(groups, groups[seen])
+    n_skippable = int(np.unique(groups[seen_groups & ~training]).size)
+    candidates = draw(ctx.values, plan, n + n_skippable, rng, exclude_mask=training, groups=groups) if n else []
+    chosen = tuple(d for d in candidates if not seen_groups[d.index])[:n]
+    if len(chosen) < n:
+        raise ValueError(
+            f"only {len(chosen)} examples of {ctx.unit_id} are left that this player has not seen; "
+            f"ask for fewer rounds or harvest more windows"
+        )
+    return Draws(chosen, training, refs, stats)
+
+
+def rounds_from(ctx: UnitContext, level: Level | int, draws: Draws, plan: SamplingPlan, seed: int) -> RoundSet:
+    """The rounds asking ``draws`` at ``level`` (levels 2–3 run the model for their hints)."""
+    level = Level(level)
+    ref_examples = reference_examples(ctx, draws.references)
     rounds = tuple(
         Round(
             round_id=make_round_id(ctx.unit_id, d.index, level, seq),
@@ -114,14 +149,29 @@ def make_rounds(
             seq=seq,
             example=ctx.example(d.index),
             level=level,
-            hints=build_hints(level, ctx, d.index, ref_examples, stats),
+            hints=build_hints(level, ctx, d.index, ref_examples, draws.stats),
             source=d.source,
             weight=d.weight,
-            scale=stats.scale,
+            scale=draws.stats.scale,
         )
-        for seq, d in enumerate(draw(ctx.values, plan, n, rng, exclude_mask=~refs.held_out_mask))
+        for seq, d in enumerate(draws.draws)
     )
-    return RoundSet(ctx.unit_id, level, rounds, refs, stats, plan, seed)
+    return RoundSet(ctx.unit_id, level, rounds, draws.references, draws.stats, plan, seed, draws.training)
+
+
+def make_rounds(
+    ctx: UnitContext,
+    level: Level | int,
+    n: int,
+    plan: SamplingPlan | None = None,
+    seed: int | None = None,
+    exclude: Any = None,
+) -> RoundSet:
+    """``n`` rounds of ``ctx``'s unit at ``level``; deterministic for (unit, plan, seed), and the same examples
+    at every level. ``seed`` overrides ``plan.seed``; see :func:`draw_examples` for what is never asked."""
+    plan = plan or SamplingPlan()
+    seed = plan.seed if seed is None else seed
+    return rounds_from(ctx, level, draw_examples(ctx, n, plan, seed, exclude), plan, seed)
 
 
 def truth_from(*contexts: UnitContext) -> Callable[[Round], float]:

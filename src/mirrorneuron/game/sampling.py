@@ -1,8 +1,12 @@
 """Which examples a unit's rounds ask: a mixture of top-activating, quantile-bin and uniform-random draws.
 
+Examples come in groups (a text model's window: a reveal shades the whole window, so its other tokens'
+values are shown too; an image is its own group). :func:`training_mask` splits the groups once per model
+into a *training* part — the level-0 facts, the level-1 references and everything bots fit on — and an
+*asked* part; training examples are never asked. A game asks at most one example per group.
+
 Each draw carries ``weight`` = natural probability (1/N_eligible) ÷ the mixture probability of that example,
-so a weighted mean over draws estimates the mean over the eligible examples. Level-1 reference examples
-are split off first (:func:`split_references`) and never asked.
+so a weighted mean over draws estimates the mean over the eligible examples.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class SamplingPlan:
     n_reference_top: int = 8
     n_reference_random: int = 8
     seed: int = 0
+    training_fraction: float = 0.5  # share of groups (windows) kept for level-0/1 facts and bots, never asked
 
     def __post_init__(self) -> None:
         props = (self.top, self.bins, self.random)
@@ -39,6 +44,37 @@ class SamplingPlan:
             raise ValueError("n_bins and top_pool must be at least 1")
         if self.n_reference_top < 0 or self.n_reference_random < 0:
             raise ValueError("reference counts must be >= 0")
+        if not 0.0 < self.training_fraction < 1.0:
+            raise ValueError(f"training_fraction must be between 0 and 1, got {self.training_fraction}")
+
+    @classmethod
+    def from_mix(cls, mix: dict[str, float] | None, seed: int = 0) -> SamplingPlan:
+        """A plan from a ``{"top", "bins", "random"}`` mix (a study's ``sampling``); None: the default mix."""
+        return cls(seed=seed) if not mix else cls(top=mix["top"], bins=mix["bins"], random=mix["random"], seed=seed)
+
+
+DEFAULT_MIX: dict[str, float] = {"top": SamplingPlan.top, "bins": SamplingPlan.bins, "random": SamplingPlan.random}
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def training_mask(groups: Any, fraction: float = SamplingPlan.training_fraction) -> np.ndarray:
+    """True for the examples whose group is in the training part: the ``round(fraction · G)`` groups with the
+    lowest hash of their id (at least one, and at least one group left to ask). It depends only on the group
+    ids, so every unit of a model, every level and every bot agree on it."""
+    g = np.asarray(groups, dtype=np.int64).reshape(-1)
+    ids = np.unique(g)
+    if ids.size < 2:
+        raise ValueError(f"a unit needs examples in at least 2 groups (windows or images), got {ids.size}")
+    with np.errstate(over="ignore"):
+        order = ids[np.argsort(_splitmix64(ids), kind="stable")]
+    k = min(max(1, round(fraction * ids.size)), ids.size - 1)
+    return np.isin(g, order[:k])
 
 
 @dataclass(frozen=True)
@@ -74,16 +110,19 @@ def quantile_bins(values: np.ndarray, n_bins: int) -> list[np.ndarray]:
     return [np.flatnonzero(bin_of == b) for b in range(n_bins)]
 
 
-def split_references(values: Any, plan: SamplingPlan, rng: np.random.Generator) -> References:
-    """Pick level-1 references: a random subset of the top pool (shown sorted, highest first) plus random
-    examples. At most half of the top pool and half of the rest become references, so rounds remain."""
+def split_references(
+    values: Any, plan: SamplingPlan, rng: np.random.Generator, training: Any = None
+) -> References:
+    """Pick level-1 references among the ``training`` examples (default: all): a random subset of their top
+    pool (shown sorted, highest first) plus random ones. At most half of each pool becomes references."""
     v = finite_array("values", values)
     if v.size == 0:
         raise ValueError("values is empty: no examples to sample from")
-    pool = top_pool(v, plan.top_pool)
+    candidates = np.arange(v.size) if training is None else np.flatnonzero(np.asarray(training, dtype=bool))
+    pool = candidates[top_pool(v[candidates], plan.top_pool)]
     top = rng.choice(pool, min(plan.n_reference_top, pool.size // 2), replace=False)
     top = top[np.argsort(-v[top], kind="stable")]
-    rest = np.setdiff1d(np.arange(v.size), top)
+    rest = np.setdiff1d(candidates, top)
     rand = rng.choice(rest, min(plan.n_reference_random, rest.size // 2), replace=False)
     mask = np.ones(v.size, dtype=bool)
     mask[top] = False
@@ -134,35 +173,49 @@ def mixture_probability(values: Any, plan: SamplingPlan, exclude_mask: Any = Non
     return _mixture(v.size, _cells(v, plan, eligible))
 
 
-def draw(values: Any, plan: SamplingPlan, n: int, rng: np.random.Generator, exclude_mask: Any = None) -> list[Draw]:
-    """Draw ``n`` examples: per draw pick a strategy by proportion, then top = uniform in the top pool,
+def draw(
+    values: Any,
+    plan: SamplingPlan,
+    n: int,
+    rng: np.random.Generator,
+    exclude_mask: Any = None,
+    groups: Any = None,
+) -> list[Draw]:
+    """Draw up to ``n`` examples: per draw pick a strategy by proportion, then top = uniform in the top pool,
     bin = uniform non-empty bin then uniform in it, random = uniform over eligible examples.
 
-    Weights are the design weights (natural ÷ mixture probability). Within a call no example repeats until
-    every eligible one was drawn: a group (the top pool, a bin) that is used up is skipped and the others
-    renormalised, so the weights are exact while no group has run out and approximate after.
+    No example repeats and, with ``groups``, no two draws share a group (a drawn example uses up its whole
+    group). A strategy group (the top pool, a bin) that is used up is skipped and the others renormalised, so
+    the weights (natural ÷ mixture probability) are exact while none has run out and approximate after.
+    Fewer than ``n`` come back when the eligible examples run out.
     """
     v, eligible = _prepare(values, exclude_mask)
+    g = np.arange(v.size) if groups is None else np.asarray(groups, dtype=np.int64).reshape(-1)
+    if g.shape != v.shape:
+        raise ValueError(f"groups has shape {g.shape}, values has {v.shape}")
     cells = _cells(v, plan, eligible)
     natural = 1.0 / int(eligible.sum())
     q = _mixture(v.size, cells)
     probs = np.array([p for _, p, _ in cells])
     member = np.zeros((len(cells), v.size), dtype=bool)
-    for k, (_, _, g) in enumerate(cells):
-        member[k, g] = True
+    for k, (_, _, c) in enumerate(cells):
+        member[k, c] = True
     free = member.sum(axis=1)
     drawn = np.zeros(v.size, dtype=bool)
+    order = np.argsort(g, kind="stable")  # examples of one group are contiguous in ``order``
+    bounds = np.searchsorted(g[order], g[order], side="left"), np.searchsorted(g[order], g[order], side="right")
+    first, last = np.empty(v.size, dtype=np.int64), np.empty(v.size, dtype=np.int64)
+    first[order], last[order] = bounds
     out: list[Draw] = []
-    for _ in range(n):
-        if not free.any():  # every example drawn once: start over
-            drawn[:] = False
-            free = member.sum(axis=1)
+    while len(out) < n and free.any():
         p = np.where(free > 0, probs, 0.0)
         k = int(rng.choice(len(cells), p=p / p.sum()))
-        source, _, group = cells[k]
-        left = group[~drawn[group]]
+        source, _, cell = cells[k]
+        left = cell[~drawn[cell]]
         i = int(left[int(rng.integers(left.size))])
-        drawn[i] = True
-        free = free - member[:, i]
+        used = order[first[i] : last[i]]
+        used = used[~drawn[used]]
+        drawn[used] = True
+        free = free - member[:, used].sum(axis=1)
         out.append(Draw(i, source, natural / float(q[i])))
     return out

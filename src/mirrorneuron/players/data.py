@@ -1,4 +1,6 @@
-"""What the outer layer hands a bot beyond the round: the unit's harvested values (and target tokens)."""
+"""What the outer layer hands a bot beyond the round: the unit's values (and target tokens) on its training
+examples — the part of the harvest that is never asked, so a bot knows only what a human in the same seat
+could know (references, level-0 facts, then earlier reveals)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mirrorneuron.game import Round, TextExample, UnitContext
+from mirrorneuron.game import Round, TextExample, UnitContext, training_mask
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,10 +33,16 @@ class BotData:
             object.__setattr__(self, "target_tokens", tokens)
 
     @classmethod
-    def from_context(cls, ctx: UnitContext) -> BotData:
-        """Values and (for text units) target tokens of every example in ``ctx``."""
-        values = np.asarray(ctx.values, dtype=np.float64)
-        examples = [ctx.example(i) for i in range(values.size)]
+    def from_context(cls, ctx: UnitContext, training: np.ndarray | None = None) -> BotData:
+        """Values and (for text units) target tokens of ``ctx``'s training examples: ``training`` (a round
+        set's ``training`` mask), by default the split :func:`~mirrorneuron.game.make_rounds` uses."""
+        mask = training_mask(ctx.groups) if training is None else np.asarray(training, dtype=bool)
+        values = np.asarray(ctx.values, dtype=np.float64)[mask]
+        target_tokens = getattr(ctx, "target_tokens", None)  # harvested units know them without rendering
+        if callable(target_tokens):
+            tokens = target_tokens()
+            return cls(values, None if tokens is None else np.asarray(tokens, dtype=object)[mask])
+        examples = [ctx.example(int(i)) for i in np.flatnonzero(mask)]
         texts = [e for e in examples if isinstance(e, TextExample)]
         if texts and len(texts) == len(examples):
             return cls(values, np.array([e.target_token for e in texts], dtype=object))
@@ -42,7 +50,7 @@ class BotData:
 
     @property
     def mean(self) -> float | None:
-        """The unit mean over the harvest, or ``None`` when no values were given."""
+        """The unit mean over the training examples, or ``None`` when no values were given."""
         return float(self.values.mean()) if self.values.size else None
 
 

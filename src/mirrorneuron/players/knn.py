@@ -45,6 +45,7 @@ class KnnBot:
     the unit mean when nothing comparable is known (for text: nothing shares a token position)."""
 
     name = "knn"
+    version = "1"  # stored with every play; bump when its guesses change
 
     def __init__(self, data: BotData | None = None, k: int = 8, eps: float = 0.05) -> None:
         if k < 1:

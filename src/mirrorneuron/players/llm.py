@@ -54,6 +54,7 @@ class LlmBot:
     mean); ``failed_rounds`` lists their round ids."""
 
     name = "llm"
+    version = "1"  # stored with every play; bump when its guesses change
 
     def __init__(
         self,

@@ -46,6 +46,7 @@ class LocalLlmBot(LlmBot):
     """:class:`LlmBot` answering with SmolLM2-135M-Instruct on this machine."""
 
     name = "llm-local"
+    version = "1"  # stored with every play; bump when its guesses change
 
     def __init__(
         self,

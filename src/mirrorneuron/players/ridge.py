@@ -74,6 +74,7 @@ class RidgeBot:
     """Online ridge regression on the round's hint features; near-exact at level 3 after a few rounds."""
 
     name = "ridge"
+    version = "1"  # stored with every play; bump when its guesses change
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ class MeanBot:
     """Always guesses the unit mean (harvest mean, else the round's level-0 stats mean)."""
 
     name = "mean"
+    version = "1"  # stored with every play; bump when its guesses change
 
     def __init__(self, data: BotData | None = None) -> None:
         self.data = data
@@ -22,28 +23,32 @@ class MeanBot:
 
 
 class UnigramBot:
-    """Guesses the mean activation of the example's target token over the harvest; the unit mean for
-    tokens never seen in the harvest and for image units."""
+    """Guesses the mean activation of the example's target token over the training examples and the rounds
+    revealed so far; the unit mean for tokens never seen and for image units."""
 
     name = "unigram"
+    version = "2"  # stored with every play; bump when its guesses change
 
     def __init__(self, data: BotData) -> None:
         self.data = data
-        self.token_means: dict[str, float] = {}
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
         if data.target_tokens is not None:
-            sums: dict[str, float] = {}
-            counts: dict[str, int] = {}
             for token, value in zip(data.target_tokens.tolist(), data.values.tolist(), strict=True):
-                sums[token] = sums.get(token, 0.0) + value
-                counts[token] = counts.get(token, 0) + 1
-            self.token_means = {t: sums[t] / counts[t] for t in sums}
+                self._add(token, value)
+
+    def _add(self, token: str, value: float) -> None:
+        self.sums[token] = self.sums.get(token, 0.0) + value
+        self.counts[token] = self.counts.get(token, 0) + 1
 
     def guess(self, round: Round) -> float:
         if isinstance(round.example, TextExample):
-            mean = self.token_means.get(round.example.target_token)
-            if mean is not None:
-                return mean
+            token = round.example.target_token
+            if token in self.counts:
+                return self.sums[token] / self.counts[token]
         return unit_mean(self.data, round)
 
     def observe(self, round: Round, reveal: Reveal) -> None:
-        """The unigram table comes from the whole harvest; feedback adds nothing."""
+        """A reveal adds its token's value to the table, as a human would remember it."""
+        if isinstance(round.example, TextExample):
+            self._add(round.example.target_token, reveal.actual)

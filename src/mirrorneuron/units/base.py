@@ -42,6 +42,11 @@ class HarvestedUnit:
     def kind(self) -> str:
         return self.ref.kind
 
+    @cached_property
+    def groups(self) -> np.ndarray:
+        """The window of each example (an image is its own window): a reveal shades the whole window."""
+        return np.repeat(np.arange(self.harvest.n_windows), self.harvest.positions)
+
     # --- what a player sees ------------------------------------------------------------------------
     @cached_property
     def _vocab(self) -> np.ndarray:
