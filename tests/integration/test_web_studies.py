@@ -28,6 +28,7 @@ feedback: {{feedback}}
 practice_rounds: 2
 sampling: {{{{top: 0.2, bins: 0.5, random: 0.3}}}}
 seed: 4
+design: within
 """
 
 
@@ -154,6 +155,32 @@ def test_share_link_plays_practice_then_units_by_levels(app: FastAPI, owner: Pla
     progress = owner.get(f"/api/studies/{sid}").json()["progress"]
     assert progress["players"] == 2 and progress["games_finished"] == 4 and progress["guesses"] == 12
     assert all(c["guesses"] == 3 and c["players"] == 1 for c in progress["cells"])
+    # within a player, the levels of a unit ask disjoint examples (and windows)
+    for unit in UNITS:
+        level_games = [g["game_id"] for g in games[1:] if g["unit_id"] == unit]
+        items = [{r["window"]["tokens"].__repr__() for r in reveals(p, gid)} for gid in level_games]
+        assert len(items) == 2 and not items[0] & items[1]
+
+
+def reveals(p: Player, game_id: str) -> list[dict[str, Any]]:
+    view = p.get(f"/api/games/{game_id}").json()
+    return [p.get(f"/api/rounds/{r['round_id']}/reveal").json() for r in view["results"]]
+
+
+def test_between_players_design_rotates_levels_and_shares_items(app: FastAPI, owner: Player) -> None:
+    text = YAML.format(feedback="true").replace("design: within", "design: between").replace("practice_rounds: 2", "practice_rounds: 0")
+    sid = owner.post("/api/studies", content=text, headers={"Content-Type": "application/yaml"}).json()["study_id"]
+    p, q = Player(app), Player(app)
+    mine, theirs = p.post(f"/api/s/{sid}").json()["games"], q.post(f"/api/s/{sid}").json()["games"]
+    assert [(g["unit_id"], g["level"]) for g in mine] == [(UNITS[0], 0), (UNITS[1], 2)]
+    assert [(g["unit_id"], g["level"]) for g in theirs] == [(UNITS[0], 2), (UNITS[1], 0)]  # Latin square
+    for g in mine + theirs:
+        p_or_q = p if g in mine else q
+        p_or_q.play_game(g["game_id"])
+    for a, b in zip(mine, theirs, strict=True):  # same unit, other level, the same items in the same order
+        ta = [r["window"]["tokens"] for r in reveals(p, a["game_id"])]
+        tb = [r["window"]["tokens"] for r in reveals(q, b["game_id"])]
+        assert ta == tb
 
 
 def test_feedback_off_study_never_reveals(app: FastAPI, owner: Player) -> None:
@@ -177,6 +204,9 @@ def test_feedback_off_study_never_reveals(app: FastAPI, owner: Player) -> None:
     exported = owner.get(f"/api/studies/{sid}/export.csv").text
     rows = list(csv.DictReader(io.StringIO(exported)))
     secrets = {float(row["actual"]) for row in rows if row["practice"] == "false"}
+    # a level-1 reference is another (training, never asked) example; its fp16 value may equal a truth by chance
+    shown_refs = {float(v) for text in p.seen for v in re.findall(r'"kind":"(?:top|random)","value":(-?[0-9.e-]+)', text)}
+    secrets -= shown_refs
     for text in p.seen:  # none of the study's true values reached the participant
         for value in secrets:
             if len(repr(value).strip("-0.")) >= 3:

@@ -64,9 +64,14 @@ def create_game(
     rounds: list[dict[str, Any]],
     study_id: str | None = None,
     practice: bool = False,
+    design: str = "casual",
+    client: str = "web",
+    policy: str | None = None,
 ) -> Game:
     """A game of ``rounds`` (dicts with seq, example_id, example_index, source, weight, scale, payload,
-    actual) for one player on one unit at one level. Round ids and secret tokens are generated here."""
+    actual) for one player on one unit at one level. Round ids and secret tokens are generated here.
+    ``design`` (casual, between, within, bots), ``client`` (web, terminal, cli) and ``policy`` (how the unit
+    was chosen) are recorded with the seed, so analysis can tell how each game was drawn."""
     if not rounds:
         raise ValueError("a game needs at least one round")
     seqs = [int(r["seq"]) for r in rounds]
@@ -81,6 +86,9 @@ def create_game(
         seed=int(seed),
         study_id=study_id,
         practice=bool(practice),
+        design=design,
+        client=client,
+        policy=policy,
         created_at=utcnow(),
     )
     s.add(game)

@@ -32,15 +32,16 @@ def pearson(a: np.ndarray, p: np.ndarray) -> float:
 
 
 def leaderboard(s: Session, unit_id: str, level: int, limit: int = 20) -> list[dict[str, Any]]:
-    """Players ranked by mean round score on ``unit_id`` at ``level`` (≥ 3 guesses to be listed), with the
-    correlation of their guesses with the truth; practice and feedback-off games do not count. Keys: rank,
+    """Human players ranked by mean round score on ``unit_id`` at ``level`` (≥ 3 guesses to be listed), with
+    the correlation of their guesses with the truth; practice and feedback-off games do not count (bots are
+    compared in each game's summary and in analysis, not ranked against people). Keys: rank,
     player_id, name, kind, rounds, mean_score, correlation."""
     stmt = (
         select(Guess.player_id, Player.display_name, Player.kind, Round.actual, Guess.value, Guess.score)
         .join(Round, Round.id == Guess.round_id)
         .join(Game, Game.id == Round.game_id)
         .join(Player, Player.id == Guess.player_id)
-        .where(Round.unit_id == unit_id, Round.level == int(level), RANKED_GAME)
+        .where(Round.unit_id == unit_id, Round.level == int(level), RANKED_GAME, Player.kind == "human")
     )
     by_player: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     info: dict[str, tuple[str | None, str]] = {}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+import secrets
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mirrorneuron.game.sampling import DEFAULT_MIX
 from mirrorneuron.store.catalog import new_id
 from mirrorneuron.store.errors import NotFound
 from mirrorneuron.store.models import Game, Guess, Round, Study, Unit
@@ -21,9 +23,9 @@ class SamplingConfig(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    top: float = Field(0.2, ge=0, le=1)
-    bins: float = Field(0.5, ge=0, le=1)
-    random: float = Field(0.3, ge=0, le=1)
+    top: float = Field(DEFAULT_MIX["top"], ge=0, le=1)
+    bins: float = Field(DEFAULT_MIX["bins"], ge=0, le=1)
+    random: float = Field(DEFAULT_MIX["random"], ge=0, le=1)
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> SamplingConfig:
@@ -44,8 +46,12 @@ class StudyConfig(BaseModel):
     rounds_per_unit: int = Field(ge=1, le=500)
     feedback: bool = True
     practice_rounds: int = Field(0, ge=0, le=20)
-    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(top=0.2, bins=0.5, random=0.3))
-    seed: int = 0
+    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig.model_validate(DEFAULT_MIX))
+    # between: each player plays one level per unit (levels rotate over players), every player gets the same
+    # items, so levels are compared on the same examples; within: a player plays every level of a unit, each
+    # level on its own, disjoint examples.
+    design: Literal["between", "within"] = "between"
+    seed: int = Field(default_factory=lambda: secrets.randbelow(2**31), ge=0, le=2**31 - 1)  # recorded
 
     @field_validator("units")
     @classmethod
@@ -133,6 +139,12 @@ def get_study(s: Session, study_id: str) -> Study | None:
 
 def study_config(study: Study) -> StudyConfig:
     return StudyConfig.model_validate(study.config)
+
+
+def participants(s: Session, study_id: str) -> int:
+    """How many players have joined the study (they have games in it)."""
+    stmt = select(func.count(func.distinct(Game.player_id))).where(Game.study_id == study_id)
+    return int(s.execute(stmt).scalar_one())
 
 
 def study_progress(s: Session, study_id: str) -> dict[str, Any]:

@@ -8,12 +8,15 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mirrorneuron.config import settings
+from mirrorneuron.game import SamplingPlan
+from mirrorneuron.gameplay import PreparedGame, store_bot_plays, store_game
 from mirrorneuron.models.zoo import zoo_config
 from mirrorneuron.store import repo
+from mirrorneuron.store.history import shown_rounds
 from mirrorneuron.web.deps import AppState, Csrf, MaybePlayer, PlayerId, State, adopt_player
 from mirrorneuron.web.routers.common import R403, R404, R409, fast_json, or_422
 from mirrorneuron.web.schemas.games import GameOut, NewGame, NextRoundOut, RoundOut, SummaryOut
-from mirrorneuron.web.services.games import PreparedGame, level_out, new_seed, plan_for, prepare_game, store_game
+from mirrorneuron.web.services.games import level_out, new_seed, prepare_for_player
 from mirrorneuron.web.services.memo import GameMeta, load_meta
 from mirrorneuron.web.services.results import game_summary, result_out
 from mirrorneuron.web.services.studies import next_study_game
@@ -22,16 +25,21 @@ router = APIRouter(tags=["games"], responses={**R403, **R404})
 
 
 async def start_game(request: Request, state: AppState, player: str, spec: NewGame) -> str:
-    """Build every round of the game now (so serving a round is one read), store it, return its id."""
+    """Build every round of the game now (so serving a round is one read), store it, return its id. The
+    rounds skip every window the player was shown in earlier games on the model."""
     cache = state.units
 
-    def prepare() -> PreparedGame:
+    def choose() -> tuple[str, str]:
         full = spec.unit is not None and spec.unit.count("/") >= 3
         model = spec.model or (spec.unit.split("/")[0] if full and spec.unit else settings().default_text_model)
-        unit_id = spec.unit or cache.random_unit(model, spec.seed)
-        ctx = cache.context(unit_id, model)
+        return model, cache.context(spec.unit or cache.random_unit(model, spec.seed), model).unit_id
+
+    model, unit_id = await run_in_threadpool(or_422, choose)
+    shown = await state.db.read(shown_rounds, player, model)
+
+    def prepare() -> PreparedGame:
         seed = spec.seed if spec.seed is not None else new_seed()
-        return prepare_game(cache, ctx, spec.level, spec.rounds, plan_for(None, seed))
+        return prepare_for_player(cache, cache.context(unit_id), spec.level, spec.rounds, SamplingPlan(seed=seed), shown)
 
     game = await run_in_threadpool(or_422, prepare)
 
@@ -60,7 +68,11 @@ async def game_view(state: AppState, meta: GameMeta) -> GameOut:
     done = len(results) == len(pairs)
     summary = state.summaries.get(meta.game_id) if done else None
     if done and summary is None:
-        summary = state.summaries.put(meta.game_id, await run_in_threadpool(game_summary, state.units, meta, pairs))
+        built, plays = await run_in_threadpool(game_summary, state.units, meta, pairs)
+        if plays:  # the bots' plays on these rounds are gameplay data too
+            ids = {r.seq: r.id for r, _ in pairs}
+            await state.db.write(lambda s: store_bot_plays(s, ids, plays), threaded=True)
+        summary = state.summaries.put(meta.game_id, built)
     next_game = None
     if meta.study_id and done:
         next_game = await state.db.read(next_study_game, meta.player_id, meta.study_id)

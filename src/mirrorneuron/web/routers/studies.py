@@ -11,12 +11,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from mirrorneuron.gameplay import store_game
 from mirrorneuron.store import export, repo
+from mirrorneuron.store.history import shown_rounds
 from mirrorneuron.store.repo import StudyConfig
+from mirrorneuron.store.studies import participants
 from mirrorneuron.web.deps import AppState, Csrf, MaybePlayer, PlayerId, State, adopt_player
 from mirrorneuron.web.routers.common import R403, R404, or_422
 from mirrorneuron.web.schemas.studies import InviteOut, ProgressOut, StudyGameOut, StudyOut
-from mirrorneuron.web.services.games import store_game
 from mirrorneuron.web.services.studies import check_config, next_study_game, prepare_study_games, study_games
 
 router = APIRouter(tags=["studies"], responses={**R403, **R404})
@@ -140,8 +142,13 @@ async def join(request: Request, state: AppState, study_id: str, player: str) ->
     current = await invite(state, study_id, player)
     if current.joined:
         return current
-    config = await state.db.read(load_config, study_id)
-    prepared = await run_in_threadpool(prepare_study_games, state.units, config)
+    def load(s: Session) -> tuple[StudyConfig, int, dict[str, list[tuple[str, int, int]]]]:
+        config = load_config(s, study_id)
+        models = {u.split("/")[0] for u in config.units}
+        return config, participants(s, study_id), {m: shown_rounds(s, player, m) for m in models}
+
+    config, participant, shown = await state.db.read(load)
+    prepared = await run_in_threadpool(or_422, lambda: prepare_study_games(state.units, config, participant, shown))
 
     def save(s: Session) -> str:
         pid = repo.ensure_player(s, player).id

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from mirrorneuron.game import Level, RoundSet, running_mean, summarize
-from mirrorneuron.game.rounds import truth_from
-from mirrorneuron.game.session import SessionResult, run_session
-from mirrorneuron.players import OFFLINE_BOT_NAMES, make_bot
-from mirrorneuron.players.data import BotData
+from mirrorneuron.game import Draw, Level, RoundSet, SamplingPlan, draw_examples, rounds_from, running_mean, summarize
+from mirrorneuron.game.session import Player, SessionResult
+from mirrorneuron.gameplay import play_bots
+from mirrorneuron.players import OFFLINE_BOT_NAMES
 from mirrorneuron.store.models import Guess, Round
 from mirrorneuron.units import HarvestedUnit
 from mirrorneuron.units.base import CONTEXT_AFTER, CONTEXT_BEFORE
 from mirrorneuron.web.schemas.games import PlayerScore, ResultOut, ShadedWindow, SummaryOut
-from mirrorneuron.web.services.games import build_rounds, plan_for
 from mirrorneuron.web.services.memo import GameMeta
 from mirrorneuron.web.unitcache import UnitCache
 
@@ -85,28 +85,40 @@ def session_score(res: SessionResult) -> PlayerScore:
     )
 
 
-def bots_on(ctx: HarvestedUnit, rs: RoundSet, cache: UnitCache, n: int | None = None) -> list[PlayerScore]:
-    """Every offline bot plays the first ``n`` rounds of ``rs`` (all by default), with feedback."""
-    rounds = rs.rounds[:n] if n is not None else rs.rounds
-    data = BotData(ctx.values, ctx.target_tokens())
+BotPlays = dict[str, tuple[Player, SessionResult]]
+
+
+def bot_plays(ctx: HarvestedUnit, rs: RoundSet, cache: UnitCache, n: int | None = None) -> BotPlays:
+    """Every offline bot (held out: fitted on the unit's training examples only) plays the first ``n``
+    rounds of ``rs`` (all by default), with feedback."""
     with cache.lock:  # some bots run numpy-heavy fits; keep one at a time per process
-        return [session_score(run_session(make_bot(b, data), rounds, truth_from(ctx))) for b in OFFLINE_BOT_NAMES]
+        return play_bots(ctx, rs, OFFLINE_BOT_NAMES, rs.rounds[:n] if n is not None else None)
+
+
+def bots_on(ctx: HarvestedUnit, rs: RoundSet, cache: UnitCache, n: int | None = None) -> list[PlayerScore]:
+    """The offline bots' scores on the first ``n`` rounds of ``rs``."""
+    return [session_score(res) for _, res in bot_plays(ctx, rs, cache, n).values()]
 
 
 def game_roundset(cache: UnitCache, meta: GameMeta, pairs: list[Pair]) -> tuple[HarvestedUnit, RoundSet] | None:
-    """Rebuild the game's rounds (deterministic for unit, plan and seed); None if they no longer match the
-    stored ones (e.g. the harvest was redone)."""
+    """The game's rounds rebuilt from its stored items (the training split and references follow from the
+    unit, plan and seed); None if the harvest no longer holds the stored examples (e.g. it was redone)."""
     ctx = cache.context(meta.unit_id)
-    rs = build_rounds(cache, ctx, meta.level, meta.n_rounds, plan_for(meta.sampling, meta.seed))
-    if [r.index for r in rs.rounds] != [r.example_index for r, _ in pairs]:
+    if any(r.example_index >= ctx.values.size or ctx.harvest.example_id(r.example_index) != r.example_id for r, _ in pairs):
         return None
-    return ctx, rs
+    plan = SamplingPlan.from_mix(meta.sampling, meta.seed)
+    with cache.lock:
+        base = draw_examples(ctx, 0, plan)
+        items = replace(base, draws=tuple(Draw(r.example_index, r.source, r.weight) for r, _ in pairs))  # type: ignore[arg-type]
+        return ctx, rounds_from(ctx, meta.level, items, plan, meta.seed)
 
 
-def game_summary(cache: UnitCache, meta: GameMeta, pairs: list[Pair]) -> SummaryOut:
+def game_summary(cache: UnitCache, meta: GameMeta, pairs: list[Pair]) -> tuple[SummaryOut, BotPlays]:
+    """The end-of-game summary and the bots' plays on the same rounds (for the caller to store)."""
     answered = sum(1 for _, g in pairs if g is not None)
     if not meta.feedback:
-        return SummaryOut(n_rounds=len(pairs), n_answered=answered, feedback=False, you=None, bots=[])
+        return SummaryOut(n_rounds=len(pairs), n_answered=answered, feedback=False, you=None, bots=[]), {}
     built = game_roundset(cache, meta, pairs)
-    bots = bots_on(built[0], built[1], cache, answered) if built else []
-    return SummaryOut(n_rounds=len(pairs), n_answered=answered, feedback=True, you=human_score(pairs), bots=bots)
+    plays = bot_plays(built[0], built[1], cache, answered) if built else {}
+    bots = [session_score(res) for _, res in plays.values()]
+    return SummaryOut(n_rounds=len(pairs), n_answered=answered, feedback=True, you=human_score(pairs), bots=bots), plays

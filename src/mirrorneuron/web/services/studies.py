@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from mirrorneuron.game import make_rounds
+from mirrorneuron.game import SamplingPlan, draw_examples, make_rounds
+from mirrorneuron.gameplay import PreparedGame, prepare_game, seen_examples
 from mirrorneuron.store import repo
 from mirrorneuron.store.repo import StudyConfig
 from mirrorneuron.types import UserError
-from mirrorneuron.web.services.games import PreparedGame, plan_for, prepare_game
+from mirrorneuron.web.services.games import prepare_for_player
 from mirrorneuron.web.unitcache import UnitCache
 
 MAX_PRACTICE_TRIES = 20
@@ -25,7 +27,7 @@ def check_config(cache: UnitCache, config: StudyConfig) -> None:
                 raise UserError(f"write it in full as {ctx.unit_id!r}")
             for level in config.levels:
                 with cache.lock:
-                    make_rounds(ctx, level, 1, plan=plan_for(config.sampling.model_dump(), config.seed))
+                    make_rounds(ctx, level, 1, plan=SamplingPlan.from_mix(config.sampling.model_dump(), config.seed))
         except (UserError, ValueError) as e:
             raise ValueError(f"unit {unit!r}: {e}") from None
 
@@ -51,20 +53,47 @@ def next_study_game(s: Session, player_id: str, study_id: str) -> str | None:
     return None
 
 
-def prepare_study_games(cache: UnitCache, config: StudyConfig) -> list[tuple[PreparedGame, bool]]:
+def levels_for(config: StudyConfig, participant: int) -> list[tuple[str, int]]:
+    """(unit, level) games of the ``participant``-th player to join. Between players: one level per unit,
+    rotating over units and participants (a Latin square, so levels stay balanced); within: every level."""
+    if config.design == "within":
+        return [(u, lv) for u in config.units for lv in config.levels]
+    n = len(config.levels)
+    return [(u, config.levels[(participant + k) % n]) for k, u in enumerate(config.units)]
+
+
+def prepare_study_games(
+    cache: UnitCache, config: StudyConfig, participant: int, shown: dict[str, list[tuple[str, int, int]]]
+) -> list[tuple[PreparedGame, bool]]:
     """(game, practice) for one participant: the practice game (a unit outside the study, with feedback), then
-    every unit × level. Every participant gets the same rounds (the study's seed)."""
-    sampling = config.sampling.model_dump()
-    plan = plan_for(sampling, config.seed)
+    their unit × level games. Every participant is drawn the same items (the study's seed) except windows they
+    were shown before (``shown``: their earlier rounds per model). Within a player, levels get disjoint items."""
+    plan = SamplingPlan.from_mix(config.sampling.model_dump(), config.seed)
+    shown = {m: list(rows) for m, rows in shown.items()}  # grows with each game: later ones avoid earlier ones
     out: list[tuple[PreparedGame, bool]] = []
+
+    def add(game: PreparedGame, practice: bool) -> None:
+        rows = shown.setdefault(game.ctx.ref.model, [])
+        rows.extend((game.ctx.unit_id, int(game.rounds.level), r.index) for r in game.rounds.rounds)
+        out.append((game, practice))
+
     if config.practice_rounds:
         model = config.units[0].split("/")[0]
         unit = next(
             (u for k in range(MAX_PRACTICE_TRIES) if (u := cache.random_unit(model, config.seed + k)) not in config.units),
             cache.random_unit(model, config.seed),
         )
-        out.append((prepare_game(cache, cache.context(unit), config.levels[0], config.practice_rounds, plan), True))
+        ctx = cache.context(unit)
+        add(prepare_for_player(cache, ctx, config.levels[0], config.practice_rounds, plan, shown.get(model, [])), True)
+    games = levels_for(config, participant)
     for unit in config.units:
         ctx = cache.context(unit)
-        out.extend((prepare_game(cache, ctx, level, config.rounds_per_unit, plan), False) for level in config.levels)
+        levels = [lv for u, lv in games if u == unit]
+        n = config.rounds_per_unit
+        seen = seen_examples(ctx, shown.get(ctx.ref.model, []), max(levels))
+        with cache.lock:
+            items = draw_examples(ctx, n * len(levels), plan, exclude=seen)
+        for k, level in enumerate(levels):
+            block = replace(items, draws=items.draws[k * n : (k + 1) * n])
+            add(prepare_game(ctx, level, n, plan, design=config.design, draws=block, lock=cache.lock), False)
     return out
