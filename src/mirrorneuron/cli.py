@@ -20,7 +20,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Column, Table
-from rich.text import Text
 from typer._click import (
     exceptions as typer_click,  # typer ≥ 0.20 vendors click; its errors are its own classes
 )
@@ -31,7 +30,6 @@ from mirrorneuron.config import BUILTIN_ZOO, settings
 from mirrorneuron.types import UserError
 
 if TYPE_CHECKING:
-    from mirrorneuron.game import Round, RoundSet
     from mirrorneuron.units import UnitView
 
 app = typer.Typer(
@@ -223,12 +221,6 @@ def _level(level: str, rounds: int) -> int:
         raise UserError(str(e)) from None
 
 
-def _rounds(ctx: UnitView, level: int, rounds: int, seed: int | None) -> RoundSet:
-    from mirrorneuron.game import make_rounds
-
-    return make_rounds(ctx, level, rounds, seed=seed if seed is not None else 0)
-
-
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="zoo model (tiny-gelu: text, digits-mlp: images)")]
 UnitOpt = Annotated[
     str | None, typer.Option("--unit", "-u", help="unit id MODEL/SITE/neuron/I or SITE/I; default: a random one")
@@ -255,11 +247,8 @@ def play_cmd(
     port: Annotated[int, typer.Option(help="browser game: the local port to serve on")] = 8000,
 ) -> None:
     """Play: guess a unit's activation on each example, see the truth, learn the unit (in the browser by
-    default: starts the web game on http://127.0.0.1:PORT and opens it)."""
-    from mirrorneuron.game import truth_from
-    from mirrorneuron.players.data import BotData
-    from mirrorneuron.players.render import shaded_window
-    from mirrorneuron.players.terminal import play_terminal
+    default: starts the web game on http://127.0.0.1:PORT and opens it). Terminal games are stored too."""
+    from mirrorneuron.cli_play import play_in_terminal, random_seed
 
     if random and unit:
         raise UserError("give either --unit or --random, not both")
@@ -267,16 +256,8 @@ def play_cmd(
     if not terminal:
         _play_in_browser(port, model=model, unit=unit or "", level=str(lvl), rounds=str(rounds))
         return
-    ctx = _open(model, unit, seed)
-    rs = _rounds(ctx, lvl, rounds, seed)
-
-    def reveal_view(r: Round) -> Text | None:
-        if ctx.modality != "text":
-            return None
-        tokens, acts = ctx.window_activations(r.index)
-        return shaded_window(tokens, acts, ctx.harvest.example_location(r.index)[1])
-
-    play_terminal(console, rs, truth_from(ctx), BotData(ctx.values, ctx.target_tokens()), reveal_view, feedback)
+    seed = random_seed() if seed is None else seed
+    play_in_terminal(console, _open(model, unit, seed), lvl, rounds, seed, feedback)
 
 
 def _play_in_browser(port: int, **query: str) -> None:
@@ -318,25 +299,21 @@ def bots_run(
     level: LevelOpt = "1",
     rounds: RoundsOpt = 50,
     seed: SeedOpt = None,
+    store: Annotated[bool, typer.Option(help="store the bots' games in the gameplay store")] = True,
 ) -> None:
-    """Let bots play N rounds of a unit and print their scores."""
+    """Let bots play N held-out rounds of a unit, print their scores and store their games."""
     import numpy as np
 
-    from mirrorneuron.game import run_session, truth_from
+    from mirrorneuron.cli_play import random_seed, run_bots
     from mirrorneuron.players import OFFLINE_BOT_NAMES, make_bot
     from mirrorneuron.players.data import BotData
-    from mirrorneuron.players.render import summary_table
 
     lvl = _level(level, rounds)
     names = list(OFFLINE_BOT_NAMES) if bot == "all" else [bot]
     for name in names:  # unknown names and a missing LLM configuration fail before the slow part
         make_bot(name, BotData(np.zeros(1)))
-    ctx = _open(model, None if unit == "random" else unit, seed)
-    rs = _rounds(ctx, lvl, rounds, seed)
-    data = BotData(ctx.values, ctx.target_tokens())
-    results = {n: run_session(make_bot(n, data), rs.rounds, truth_from(ctx)) for n in names}
-    console.print(f"unit [bold]{ctx.unit_id}[/] · level {rs.level} · {len(rs.rounds)} rounds")
-    console.print(summary_table(results))
+    seed = random_seed() if seed is None else seed
+    run_bots(console, _open(model, None if unit == "random" else unit, seed), names, lvl, rounds, seed, store)
 
 
 def main() -> None:

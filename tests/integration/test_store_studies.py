@@ -41,7 +41,8 @@ def play(s: Session, game: repo.Game, guesses: list[float]) -> None:
 def test_study_config_from_yaml_and_json() -> None:
     cfg = repo.StudyConfig.from_text(YAML)
     assert cfg.levels == [0, 2] and cfg.feedback is False and cfg.practice_rounds == 3
-    assert cfg.sampling.bins == 0.6 and cfg.seed == 0
+    assert cfg.sampling.bins == 0.6 and cfg.design == "between"
+    assert 0 <= cfg.seed < 2**31 and repo.StudyConfig.from_text(YAML).seed != cfg.seed  # a random seed, recorded
     again = repo.StudyConfig.from_text(json.dumps(cfg.model_dump(mode="json")))
     assert again == cfg
     minimal = repo.StudyConfig.from_text(

@@ -124,18 +124,22 @@ def run_session(
     truth: Callable[[Round], float],
     feedback: bool = True,
     clock: Callable[[], float] = time.perf_counter,
+    on_guess: Callable[[Round, float, float], None] | None = None,
 ) -> SessionResult:
-    """Play ``rounds`` in order: guess, reveal ``truth(round)``, score, and (if ``feedback``) let the player
-    observe. KeyboardInterrupt or :class:`StopSession` from the player ends it early with
-    ``interrupted=True``, keeping the rounds already played. A non-finite guess raises ValueError."""
+    """Play ``rounds`` in order: guess, ``on_guess(round, guess, seconds)`` (e.g. store it: a guess is durable
+    before its reveal), reveal ``truth(round)``, score, and (if ``feedback``) let the player observe.
+    KeyboardInterrupt or :class:`StopSession` from the player ends it early with ``interrupted=True``, keeping
+    the rounds already played. A non-finite guess raises ValueError."""
     results: list[RoundResult] = []
     interrupted = False
     try:
         for rnd in rounds:
             start = clock()
-            raw = player.guess(rnd)
+            guess = _as_guess(player, player.guess(rnd))
             seconds = clock() - start
-            reveal = Reveal.of(rnd, _as_guess(player, raw), truth(rnd))
+            if on_guess is not None:
+                on_guess(rnd, guess, seconds)
+            reveal = Reveal.of(rnd, guess, truth(rnd))
             results.append(RoundResult(rnd, reveal.guess, reveal.actual, reveal.score, seconds))
             if feedback:
                 player.observe(rnd, reveal)

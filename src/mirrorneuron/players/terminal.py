@@ -11,9 +11,7 @@ from rich.text import Text
 
 from mirrorneuron.game import Level, Reveal, Round, RoundSet, run_session
 from mirrorneuron.game.session import SessionResult, StopSession
-from mirrorneuron.players import OFFLINE_BOT_NAMES, make_bot
-from mirrorneuron.players.data import BotData
-from mirrorneuron.players.render import round_view, sparkline, summary_table
+from mirrorneuron.players.render import round_view, sparkline
 
 RevealView = Callable[[Round], RenderableType | None]
 
@@ -67,11 +65,12 @@ def play_terminal(
     console: Console,
     rounds: RoundSet,
     truth: Callable[[Round], float],
-    bot_data: BotData,
     reveal_view: RevealView | None = None,
     feedback: bool = True,
-) -> dict[str, SessionResult]:
-    """Play the rounds at the terminal, then let every offline bot play the same rounds; print the summary."""
+    on_guess: Callable[[Round, float, float], None] | None = None,
+) -> SessionResult:
+    """Play the rounds at the terminal (``on_guess`` stores each guess before its reveal); the caller lets the
+    bots play the same rounds and prints the summary."""
     human = TerminalPlayer(console, len(rounds.rounds), reveal_view if feedback else None)
     console.print(
         Panel(
@@ -83,12 +82,7 @@ def play_terminal(
             title_align="left",
         )
     )
-    results = {human.name: run_session(human, rounds.rounds, truth, feedback=feedback)}
-    played = [r.round for r in results[human.name].results]
-    if results[human.name].interrupted:
-        console.print(f"[yellow]session ended after {len(played)} round(s); results kept[/]")
-    for name in OFFLINE_BOT_NAMES:
-        results[name] = run_session(make_bot(name, bot_data), played, truth, feedback=True)
-    if played:
-        console.print(summary_table(results))
-    return results
+    result = run_session(human, rounds.rounds, truth, feedback=feedback, on_guess=on_guess)
+    if result.interrupted:
+        console.print(f"[yellow]session ended after {len(result.results)} round(s); results kept[/]")
+    return result
