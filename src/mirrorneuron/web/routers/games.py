@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mirrorneuron.config import settings
-from mirrorneuron.models.zoo import zoo_config
 from mirrorneuron.store import repo
 from mirrorneuron.web.deps import AppState, Csrf, MaybePlayer, PlayerId, State, adopt_player
 from mirrorneuron.web.routers.common import R403, R404, R409, fast_json, or_422
+from mirrorneuron.web.routers.models import stored_modality
 from mirrorneuron.web.schemas.games import GameOut, NewGame, NextRoundOut, RoundOut, SummaryOut
 from mirrorneuron.web.services.games import PreparedGame, level_out, new_seed, plan_for, prepare_game, store_game
 from mirrorneuron.web.services.memo import GameMeta, load_meta
@@ -69,7 +69,7 @@ async def game_view(state: AppState, meta: GameMeta) -> GameOut:
         game_id=meta.game_id,
         unit_id=meta.unit_id,
         model=model,
-        modality="text" if zoo_config(model).task == "lm" else "image",
+        modality=await state.db.read(stored_modality, model),
         level=level_out(meta.level),
         feedback=meta.feedback,
         practice=meta.practice,
