@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,19 +53,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``mirrorneuron serve`` on a free loopback port with a fresh home (harvests shared with the web tests)."""
-    home = tmp_path_factory.mktemp("e2e-home")
+def _fresh_home(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A new MIRRORNEURON_HOME whose harvests are shared with the web tests."""
+    home = tmp_path_factory.mktemp(name)
     shared = tmp_path_factory.getbasetemp() / "web-harvests"
     shared.mkdir(exist_ok=True)
     (home / "harvests").symlink_to(shared, target_is_directory=True)
-    port = _free_port()
+    return home
+
+
+def _env(home: Path) -> dict[str, str]:
     env = {**os.environ, "MIRRORNEURON_HOME": str(home)}
     env.pop("MIRRORNEURON_DATABASE_URL", None)
+    return env
+
+
+@contextmanager
+def _serving(home: Path) -> Iterator[str]:
+    """``mirrorneuron serve`` on a free loopback port with ``home``; yields its URL."""
+    port = _free_port()
     log = (home / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mirrorneuron", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "mirrorneuron", "serve", "--port", str(port)], env=_env(home), stdout=log, stderr=log
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -85,3 +95,27 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``mirrorneuron serve`` on a free loopback port with a fresh home (harvests shared with the web tests)."""
+    with _serving(_fresh_home(tmp_path_factory, "e2e-home")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def registered_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """As ``server``, with a tiny random-config Llama registered (``mirrorneuron models add``) before the
+    server starts; yields (URL, the model's name)."""
+    name = "e2e-llama"  # its harvest lands in the shared folder: a name no other test uses
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))  # the shared tiny-model builders
+    from tiny_models import save_tiny_llama, tiny_tokenizer
+
+    home = _fresh_home(tmp_path_factory, "e2e-registered-home")
+    folder = save_tiny_llama(tmp_path_factory.mktemp("e2e-hf") / "llama", tiny_tokenizer())
+    add = [sys.executable, "-m", "mirrorneuron", "models", "add", f"hf:{folder}", "--name", name]
+    done = subprocess.run(add, env=_env(home), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with _serving(home) as url:
+        yield url, name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from mirrorneuron.cli import app
 from mirrorneuron.cli_models import models_app
-from mirrorneuron.models import real
+from mirrorneuron.models import real, registry
 from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.models.registry import add_model, read_registry, registered_adapter, registry_file, remove_model
 from mirrorneuron.types import UserError
@@ -83,3 +84,38 @@ def test_cli_add_list_sites_activations(bert_dir: Path) -> None:
     assert "activation" in acts.output and "'.'" in acts.output
     bad = runner.invoke(models_app, ["add", "hf:/no/such/folder"])
     assert bad.exit_code != 0 and isinstance(bad.exception, UserError)
+
+
+def test_playable_models_lists_every_kind_without_loading(
+    bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_model(f"hf:{bert_dir}", name="bert-ok", layers=[1], check=False)
+    gone = tmp_path / "gone"
+    shutil.copytree(bert_dir, gone)
+    add_model(f"hf:{gone}", name="bert-gone", check=False)
+    shutil.rmtree(gone)
+
+    def no_loading(entry: registry.ModelEntry) -> None:
+        raise AssertionError(f"listing loaded {entry.name}")
+
+    monkeypatch.setattr(registry, "_load", no_loading)
+    models = {m.name: m for m in registry.playable_models()}
+    ok, missing = models["bert-ok"], models["bert-gone"]
+    assert (ok.kind, ok.modality, ok.ready, ok.hint) == ("registered", "text", True, None)
+    assert ok.description == f"hf:{bert_dir.resolve()} (mlp layers 1)"
+    assert not missing.ready and missing.hint and "models remove bert-gone" in missing.hint
+    assert models["tiny-gelu"].ready and models["digits-mlp"].modality == "image"  # shipped zoo checkpoints
+    relu = models["tiny-relu"]
+    assert not relu.ready and not relu.trained and relu.hint == "mirrorneuron zoo train tiny-relu"
+    assert all(models[b].kind == "built-in" and models[b].trained for b in real.BUILTINS)
+    rows = {r["name"]: r for r in registry.model_rows()}
+    assert "tiny-gelu" not in rows and rows["bert-ok"]["status"] == "ready"
+    assert rows["bert-gone"]["status"] == missing.hint
+
+
+def test_a_registered_name_the_zoo_takes_later_is_the_zoos(bert_dir: Path) -> None:
+    # add_model refuses zoo names; an entry can still predate the zoo entry (or be written by hand)
+    registry_file().parent.mkdir(parents=True, exist_ok=True)
+    registry_file().write_text(json.dumps({"tiny-relu": {"source": f"hf:{bert_dir}"}}))
+    shadowed = [m for m in registry.playable_models() if m.name == "tiny-relu"]
+    assert [m.kind for m in shadowed] == ["zoo"]

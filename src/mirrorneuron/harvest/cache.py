@@ -135,7 +135,9 @@ class Harvest:
         return divmod(example, self.positions)
 
     def example_id(self, example: int) -> str:
-        """Stable id = hash of the content the unit can see: the window up to and including the target."""
+        """Stable id = hash of the model's name, its whole input window and the target position: an encoder
+        sees the tokens after the target (and the example shown includes some), and the store keys examples
+        by id alone, so two examples get one id only if they are the same input to the same model."""
         w, p = self.example_location(example)
-        content = self.inputs[w, : p + 1] if self.manifest["modality"] == "text" else self.inputs[w]
-        return hashlib.sha1(np.ascontiguousarray(content).tobytes() + p.to_bytes(4, "little")).hexdigest()[:16]
+        blob = self.model.encode() + b"\0" + np.ascontiguousarray(self.inputs[w]).tobytes() + p.to_bytes(4, "little")
+        return hashlib.sha1(blob).hexdigest()[:16]

@@ -3,6 +3,7 @@
 The registry is ``$MIRRORNEURON_HOME/models.json``: ``{"NAME": {"source": "hf:PATH_OR_NAME" | "tl:NAME",
 "layers": [..] | null, "n_ctx": 64}}``. ``zoo_adapter(name)`` (and so every command) resolves zoo models
 first, then the built-in real models, then this registry. Loaded adapters are kept (a few) per process.
+:func:`playable_models` lists all three kinds, with what makes each one ready, without loading any.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mirrorneuron.config import settings
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.real import BUILTINS, INSTALL_HINT, hf_cache_dir
-from mirrorneuron.types import UserError
+from mirrorneuron.models.zoo import REGISTRY, checkpoint_dir
+from mirrorneuron.types import Modality, UserError
 
 KINDS = ("hf", "tl")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -85,8 +87,6 @@ def parse_source(source: str) -> tuple[str, str]:
 
 
 def _is_zoo(name: str) -> bool:
-    from mirrorneuron.models.zoo import REGISTRY, checkpoint_dir
-
     return name in REGISTRY or checkpoint_dir(name) is not None
 
 
@@ -178,13 +178,54 @@ def registered_adapter(name: str) -> TorchAdapter | None:
     return _cached(json.dumps([name, entry.to_json()]), lambda: _load(entry))
 
 
+@dataclass(frozen=True)
+class PlayableModel:
+    """A model the game can offer, as listed without loading it."""
+
+    name: str
+    kind: Literal["zoo", "built-in", "registered"]
+    modality: Modality
+    description: str  # registered models: their source
+    trained: bool  # it has trained weights (only a zoo entry can lack them)
+    ready: bool  # playable on this machine now
+    hint: str | None  # what makes it ready (None when it is)
+    task: str | None = None  # the zoo's training task (lm, digits)
+
+
+def _registered(e: ModelEntry) -> PlayableModel:
+    layers = f" (mlp layers {','.join(map(str, e.layers))})" if e.layers is not None else ""
+    folder = Path(e.target)
+    gone = folder.is_absolute() and not folder.exists()  # a hub name cannot be checked without loading it
+    hint = f"restore {folder}, or `mirrorneuron models remove {e.name}`" if gone else None
+    return PlayableModel(e.name, "registered", "text", e.source + layers, True, not gone, hint)  # hf, tl: text
+
+
+def playable_models() -> list[PlayableModel]:
+    """Every model by name: the zoo (trained or not), the built-in real models (installed or not) and the
+    registered ones, each with whether it is ready and, if not, the command that makes it ready."""
+    out = []
+    for name, zc in REGISTRY.items():
+        trained = checkpoint_dir(name) is not None
+        hint = None if trained else f"mirrorneuron zoo train {name}"
+        modality: Modality = "text" if zc.task == "lm" else "image"
+        out.append(PlayableModel(name, "zoo", modality, zc.description, trained, trained, hint, zc.task))
+    for b in BUILTINS.values():
+        installed = b.installed
+        hint = None if installed else INSTALL_HINT
+        out.append(PlayableModel(b.name, "built-in", "text", b.description, True, installed, hint))
+    # a name the zoo or a built-in took since it was registered resolves to those (as in registered_adapter)
+    out += [_registered(e) for e in read_registry().values() if e.name not in BUILTINS and not _is_zoo(e.name)]
+    return out
+
+
 def model_rows() -> list[dict[str, str]]:
     """Every non-zoo model: name, source, status (for ``models list``)."""
-    rows = [
-        {"name": b.name, "source": f"built-in: {b.description}", "status": "ready" if b.installed else INSTALL_HINT}
-        for b in BUILTINS.values()
+    return [
+        {
+            "name": m.name,
+            "source": f"built-in: {m.description}" if m.kind == "built-in" else m.description,
+            "status": m.hint or "ready",
+        }
+        for m in playable_models()
+        if m.kind != "zoo"
     ]
-    for e in read_registry().values():
-        layers = f" (mlp layers {','.join(map(str, e.layers))})" if e.layers is not None else ""
-        rows.append({"name": e.name, "source": e.source + layers, "status": "registered"})
-    return rows

@@ -10,11 +10,11 @@ from starlette.concurrency import run_in_threadpool
 from mirrorneuron.config import settings
 from mirrorneuron.game import SamplingPlan
 from mirrorneuron.gameplay import PreparedGame, store_bot_plays, store_game
-from mirrorneuron.models.zoo import zoo_config
 from mirrorneuron.store import repo
 from mirrorneuron.store.history import shown_rounds
 from mirrorneuron.web.deps import AppState, Csrf, MaybePlayer, PlayerId, State, adopt_player
 from mirrorneuron.web.routers.common import R403, R404, R409, fast_json, or_422
+from mirrorneuron.web.routers.models import stored_modality
 from mirrorneuron.web.schemas.games import GameOut, NewGame, NextRoundOut, RoundOut, SummaryOut
 from mirrorneuron.web.services.games import level_out, new_seed, prepare_for_player
 from mirrorneuron.web.services.memo import GameMeta, load_meta
@@ -81,7 +81,7 @@ async def game_view(state: AppState, meta: GameMeta) -> GameOut:
         game_id=meta.game_id,
         unit_id=meta.unit_id,
         model=model,
-        modality="text" if zoo_config(model).task == "lm" else "image",
+        modality=await state.db.read(stored_modality, model),
         level=level_out(meta.level),
         feedback=meta.feedback,
         practice=meta.practice,

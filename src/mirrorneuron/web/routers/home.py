@@ -21,12 +21,15 @@ router = APIRouter(tags=["home"])
 
 
 async def home_data(state: State) -> HomeOut:
-    models = await run_in_threadpool(list_models, state.units, True)
+    """Every ready model, and the built-in / registered ones that are not ready yet (with their install hint);
+    untrained zoo entries stay in ``/api/models`` (``mirrorneuron zoo train`` makes them ready)."""
+    models = [m for m in await run_in_threadpool(list_models, state.units) if m.ready or m.kind != "zoo"]
     default = settings().default_text_model
+    ready = [m.name for m in models if m.ready]
     return HomeOut(
         models=models,
         levels=all_levels(),
-        default_model=default if any(m.name == default for m in models) else (models[0].name if models else ""),
+        default_model=default if default in ready else (ready[0] if ready else ""),
         default_level=1,
         default_rounds=10,
     )
