@@ -1,4 +1,6 @@
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -8,7 +10,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from mirrorneuron.harvest.cache import Harvest
+from mirrorneuron.harvest import run
+from mirrorneuron.harvest.cache import Harvest, shard_path
 from mirrorneuron.harvest.run import HarvestSpec, harvest
 from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.types import UserError
@@ -80,6 +83,27 @@ harvest(zoo_adapter("tiny-gelu"), spec, Path(sys.argv[1]), progress)
 """
 
 
+N_SHARDS = 6  # 48 windows in shards of 8, as in KILLER and the resume command
+
+
+def _saved_point(out: Path) -> tuple[int, dict[int, tuple[int, int]]]:
+    """(the next shard the saved state says to do, (inode, mtime) of each shard file written so far)."""
+    next_shard = int(load_file(str(out / "state.safetensors"))["next_shard"][0])
+    files = {int(p.stem): p.stat() for p in (out / "shards").glob("*.safetensors")}
+    return next_shard, {k: (st.st_ino, st.st_mtime_ns) for k, st in files.items()}
+
+
+def _assert_resumed(out: Path, next_shard: int, before: dict[int, tuple[int, int]]) -> None:
+    """The run that completed ``out`` computed only the shards from the saved state on, and left the shard
+    files before it untouched (atomic writes replace a file, so a recomputed shard has a new inode)."""
+    assert 0 < next_shard < N_SHARDS
+    last = json.loads((out / "manifest.json").read_text())["last_run"]
+    assert last == {"first_shard": next_shard, "computed_shards": list(range(next_shard, N_SHARDS))}
+    for shard in range(next_shard):
+        st = shard_path(out, shard).stat()
+        assert (st.st_ino, st.st_mtime_ns) == before[shard], f"shard {shard} was recomputed"
+
+
 def test_kill_minus_nine_then_resume_is_identical(small_lm: str, tmp_path: Path, isolated_home: Path) -> None:
     env = {**os.environ, "MIRRORNEURON_HOME": str(isolated_home)}
     out = tmp_path / "killed"
@@ -89,6 +113,7 @@ def test_kill_minus_nine_then_resume_is_identical(small_lm: str, tmp_path: Path,
     assert len(list((out / "shards").glob("*.safetensors"))) == 2
     with pytest.raises(UserError, match="incomplete"):
         Harvest(out)
+    next_shard, before = _saved_point(out)
     cmd = [
         sys.executable,
         "-m",
@@ -105,8 +130,40 @@ def test_kill_minus_nine_then_resume_is_identical(small_lm: str, tmp_path: Path,
         ",".join(SITES),
     ]
     subprocess.run([*cmd, "--out", str(out)], env=env, check=True, capture_output=True)
+    _assert_resumed(out, next_shard, before)
     subprocess.run([*cmd, "--out", str(tmp_path / "clean")], env=env, check=True, capture_output=True)
+    assert json.loads((tmp_path / "clean" / "manifest.json").read_text())["last_run"]["first_shard"] == 0
     _assert_same(out, tmp_path / "clean", exact=True)
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_resume_guard_catches_a_run_that_redoes_every_shard(
+    small_lm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plant the fault the resume check guards against: a resume that ignores the saved state and redoes
+    every shard (which still ends bit-identical, so only the skip check can see it)."""
+    adapter = zoo_adapter(small_lm)
+    spec = HarvestSpec(sites=SITES[:1], max_windows=48, batch_size=4, shard_windows=8, sample_size=300)
+
+    def crash(done: int, total: int) -> None:
+        if done >= 20:
+            raise _Crash
+
+    with pytest.raises(_Crash):
+        harvest(adapter, spec, tmp_path / "h", crash)
+    shutil.copytree(tmp_path / "h", tmp_path / "broken")
+    next_shard, before = _saved_point(tmp_path / "h")
+    harvest(adapter, spec, tmp_path / "h")
+    _assert_resumed(tmp_path / "h", next_shard, before)  # the real resume passes
+    _, before = _saved_point(tmp_path / "broken")
+    monkeypatch.setattr(run, "_resume_state", lambda *a: (0, None))
+    harvest(adapter, spec, tmp_path / "broken")
+    _assert_same(tmp_path / "h", tmp_path / "broken", exact=True)
+    with pytest.raises(AssertionError):
+        _assert_resumed(tmp_path / "broken", next_shard, before)
 
 
 def test_bad_input(small_lm: str, tmp_path: Path) -> None:

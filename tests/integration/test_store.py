@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mirrorneuron.game.scoring import round_score
+from mirrorneuron.game.scoring import round_score, summarize
 from mirrorneuron.store import repo
 from mirrorneuron.store.db import alembic_config, current_revision, database_url, make_engine, migrate
 from mirrorneuron.store.errors import AlreadyGuessed, Forbidden, NotFound
@@ -223,3 +223,27 @@ def test_create_game_rejects_leaky_or_bad_rounds(sessions: sessionmaker[Session]
             with pytest.raises((ValueError, KeyError)):
                 repo.create_game(s, player.id, unit_id, 0, True, 0, rounds)
             s.rollback()
+
+
+def test_store_scores_through_game_scoring(sessions: sessionmaker[Session]) -> None:
+    """The stored round score is game.scoring.round_score, and the leaderboard correlation is summarize's: a
+    guess constant up to float rounding (the old store Pearson, with its own 1e-12 tolerance, called it 1.0)
+    and a unit with tiny activations (which the old one called 0.0) both match summarize."""
+    actuals = [0.0, 1.0, 2.0]
+    near_constant = [1e4, 1e4 + 1e-9, 1e4 + 2e-9]
+    tiny = ([0.0, 1e-7, 2e-7], [0.0, 1e-7, 3e-7])
+    with sessions() as s:
+        game = new_game(s, actuals)
+        for rnd, value in zip(sorted(game.rounds, key=lambda r: r.seq), [0.25, 1.0, -7.0], strict=True):
+            guess, _ = repo.submit_guess(s, game.player_id, rnd.id, rnd.token, value, None)
+            assert guess.score == round_score(value, rnd.actual, rnd.scale)
+        for truth, guesses in ((actuals, near_constant), tiny):
+            g = new_game(s, truth)
+            for rnd, value in zip(sorted(g.rounds, key=lambda r: r.seq), guesses, strict=True):
+                repo.submit_guess(s, g.player_id, rnd.id, rnd.token, value, None)
+            [row] = repo.leaderboard(s, g.unit_id, 0)
+            expected = summarize(truth, guesses)
+            assert row["correlation"] == pytest.approx(expected.correlation, abs=1e-12)
+            assert row["mean_score"] == pytest.approx(summarize(truth, guesses, scale=2.0).mean_round_score)
+    assert summarize(actuals, near_constant).correlation == 0.0
+    assert summarize(*tiny).correlation > 0.98

@@ -1,9 +1,13 @@
 """Probes, SAE features and directions on the shipped tiny-gelu: trained, saved, opened and played at every level."""
 
+import json
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from mirrorneuron.game import Level, make_rounds, run_session, truth_from
 from mirrorneuron.harvest.cache import Harvest
@@ -91,12 +95,62 @@ def test_sae_trains_and_its_features_play(h: Harvest) -> None:
         open_unit(MODEL, f"{SITE}/sae_feature/nope:1", harvest_dir=h.path)
 
 
+def _sae_lens() -> Any:
+    """The installed ``sae_lens`` (a dev dependency); CI fails without it, elsewhere the test is skipped."""
+    try:
+        import sae_lens
+    except ImportError as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"sae_lens is not installed in CI ({e})")
+        pytest.skip(f"sae_lens is not installed ({e}); pip install -e '.[dev]'")
+    return sae_lens
+
+
 def test_saelens_folder_import(h: Harvest, tmp_path: Path) -> None:
-    trained = train_sae(MODEL, SITE, 32, 0.1, steps=50, harvest=h, save=False).sae
-    folder = trained.save(tmp_path / "from-saelens")  # the same folder format SAELens writes
+    """A folder written by sae_lens itself (SAELens ≥ 6: ``metadata`` block, a TransformerLens hook name)
+    imports, its features play, and their values equal sae_lens' own ``encode`` on the same activations."""
+    sl = _sae_lens()
+    from sae_lens.saes.sae import SAEMetadata
+
+    acts = h.activations(SITE).reshape(-1, 64).astype(np.float32)
+    cfg = sl.StandardSAEConfig(
+        d_in=64, d_sae=32, metadata=SAEMetadata(model_name=MODEL, hook_name="blocks.1.hook_resid_post")
+    )
+    torch.manual_seed(0)
+    sae = sl.StandardSAE(cfg)
+    with torch.no_grad():  # non-zero biases, so that the b_dec shift and b_enc are both tested
+        sae.b_dec.copy_(torch.from_numpy(acts.mean(0)))
+        sae.b_enc.normal_(0.0, 0.1)
+    folder = tmp_path / "from-saelens"
+    sae.save_model(folder)
+    written = json.loads((folder / "cfg.json").read_text())
+    assert written["metadata"]["hook_name"] == "blocks.1.hook_resid_post" and "hook_name" not in written
     r = import_sae(MODEL, SITE, folder, name="imported", harvest=h)
-    assert r.metrics["fve"] == pytest.approx(trained.evaluate(h.activations(SITE)).get("fve"), abs=0.05)
-    _play_every_level(open_unit(MODEL, f"{MODEL}/{SITE}/sae_feature/imported:0", harvest_dir=h.path))
+    with torch.no_grad():
+        want = sae.encode(torch.from_numpy(acts)).numpy()
+    lively = (want > 0).mean(0)
+    j = int(np.argmin(np.abs(lively - 0.5)))  # a feature that is on for some examples and off for others
+    assert 0.05 < lively[j] < 0.95
+    ctx = open_unit(MODEL, f"{MODEL}/{SITE}/sae_feature/imported:{j}", harvest_dir=h.path)
+    np.testing.assert_allclose(ctx.values, want[:, j], rtol=1e-4, atol=1e-4)
+    _play_every_level(ctx)
+    # SAELens reads the folder we save back, and its encode agrees with ours
+    assert r.path is not None
+    back = sl.SAE.load_from_disk(r.path)
+    with torch.no_grad():
+        np.testing.assert_allclose(back.encode(torch.from_numpy(acts[:500])).numpy(), want[:500], rtol=1e-4, atol=1e-4)
+    with pytest.raises(
+        UserError, match=r"trained on hook 'blocks\.1\.hook_resid_post' \(site blocks\.1\.resid\.post\)"
+    ):
+        import_sae(MODEL, "blocks.1.mlp.post", folder, name="wrong", harvest=h)
+    # the sae_lens object imports the same way, and its cfg's hook name is checked too
+    np.testing.assert_allclose(
+        import_sae(MODEL, SITE, sae, name="object", harvest=h).sae.encode(acts[:500]), want[:500], rtol=1e-4, atol=1e-4
+    )
+    with pytest.raises(UserError, match="trained on hook"):
+        import_sae(MODEL, "blocks.1.mlp.post", sae, name="object2", harvest=h)
+    del written["metadata"]  # no hook recorded: the width check still stops a wrong site
+    (folder / "cfg.json").write_text(json.dumps(written))
     with pytest.raises(UserError, match=r"reads 64 numbers but blocks\.1\.mlp\.post"):
         import_sae(MODEL, "blocks.1.mlp.post", folder, name="wrong", harvest=h)
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import web_fixtures as fx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
+from mirrorneuron.models.loader import zoo_adapter
+from mirrorneuron.units import ensure_harvest
+from mirrorneuron.units.directions import add_direction
 
 web_home, isolated_home, db_url, app = fx.web_home, fx.isolated_home, fx.db_url, fx.app
 
@@ -139,6 +145,21 @@ def test_unit_page_and_twin(app: FastAPI) -> None:
     assert len(data["bins"]) == 10 and all(b["examples"] for b in data["bins"])
     assert {b["name"] for b in data["bots"]} == {"mean", "unigram", "knn", "ridge"}
     assert any(p["level"] == 2 and p["guesses"] >= 4 for p in data["players"])  # from the games above
+    # the served examples are the harvest cache's: values, order, and the target token of each example
+    adapter, (site, index) = zoo_adapter("tiny-gelu"), ("blocks.0.mlp.post", 3)
+    h = ensure_harvest(adapter)  # the default harvest on disk that the app reads
+    cached = h.unit_values(site, index)
+    assert [e["index"] for e in data["top"]] == np.argsort(-cached, kind="stable")[:12].tolist()
+    for e in data["top"] + [e for b in data["bins"] for e in b["examples"]]:
+        assert e["value"] == pytest.approx(float(cached[e["index"]]), abs=1e-6)
+        w, p = h.example_location(e["index"])
+        ex = e["example"]
+        assert ex["tokens"][ex["target"]] == adapter.tokens(h.inputs[w, p : p + 1])[0]
+    # … and the cache agrees with a fresh forward pass on the top examples' windows (fp16 cache)
+    for e in data["top"][:4]:
+        w, p = h.example_location(e["index"])
+        fresh = adapter.activations(h.inputs[w : w + 1], site)[0, p, index]
+        assert e["value"] == pytest.approx(float(fresh), rel=1e-2, abs=1e-3)
     page = carol.get(f"/units/{TEXT_UNIT}")
     assert page.status_code == 200 and "Histogram" in page.text and "Top examples" in page.text
     assert carol.get("/api/units/tiny-gelu/blocks.0.mlp.post/neuron/99999").status_code == 404
@@ -146,14 +167,35 @@ def test_unit_page_and_twin(app: FastAPI) -> None:
 
 
 def test_custom_text(alice: Player) -> None:
+    """Served values equal an independent forward pass on the same tokens: a neuron's column of the site, and
+    for a read-out (a direction) the read-out applied to the site's activations."""
+    text = "It is a truth universally acknowledged"
+    adapter = zoo_adapter("tiny-gelu")
+    ids = adapter.encode(text)
     unit = "tiny-gelu/blocks.1.mlp.post/neuron/3"  # no game of alice's is open on it
-    r = alice.get("/api/custom", params={"unit": unit, "text": "It is a truth universally acknowledged"})
+    r = alice.get("/api/custom", params={"unit": unit, "text": text})
     data = r.json()
-    assert r.status_code == 200 and len(data["tokens"]) == len(data["activations"]) > 3
-    assert data["max_abs"] == pytest.approx(max(abs(a) for a in data["activations"]))
+    assert r.status_code == 200 and data["tokens"] == adapter.tokens(ids) and len(ids) > 3
+    fresh = adapter.activations(ids[None], "blocks.1.mlp.post")[0][:, 3]
+    np.testing.assert_allclose(data["activations"], fresh, rtol=1e-5, atol=1e-6)
+    assert data["max_abs"] == pytest.approx(float(np.abs(fresh).max()), rel=1e-5)
     assert alice.get("/custom").status_code == 200
     bad = alice.get("/api/custom", params={"unit": IMAGE_UNIT, "text": "hello"})
     assert bad.status_code == 400 and "text model" in bad.json()["detail"]
+
+
+def test_custom_text_of_a_readout(alice: Player, web_home: Path) -> None:
+    text = "It is a truth universally acknowledged, that a single man"
+    site, v = "blocks.1.resid.post", np.random.default_rng(4).normal(size=64)
+    np.save(web_home / "v.npy", v)
+    add_direction("tiny-gelu", site, "webdir", file=web_home / "v.npy")
+    r = alice.get("/api/custom", params={"unit": f"tiny-gelu/{site}/direction/webdir", "text": text})
+    assert r.status_code == 200, r.text
+    adapter = zoo_adapter("tiny-gelu")
+    ids = adapter.encode(text)
+    want = adapter.activations(ids[None], site)[0].astype(np.float64) @ v
+    assert r.json()["tokens"] == adapter.tokens(ids)
+    np.testing.assert_allclose(r.json()["activations"], want, rtol=1e-5, atol=1e-5)
 
 
 def test_leaderboard_history_and_display_name(app: FastAPI, alice: Player) -> None:

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mirrorneuron.models.loader import zoo_adapter
-from mirrorneuron.models.train import train
-from mirrorneuron.models.zoo import DEFAULT_IMAGE, DEFAULT_TEXT, REGISTRY, load_checkpoint, load_model
+from mirrorneuron.models.train import train, validation_metrics
+from mirrorneuron.models.zoo import REGISTRY, ZooModel, load_checkpoint, load_model
 from mirrorneuron.types import UserError
 
 
@@ -18,11 +18,30 @@ def test_registry_covers_the_training_knobs() -> None:
     assert {c.vision.arch for c in REGISTRY.values() if c.vision} == {"mlp", "cnn"}
 
 
-def test_shipped_defaults_load_and_beat_baselines() -> None:
-    text = load_model(DEFAULT_TEXT)
-    assert text.metrics["val_loss"] < text.metrics["unigram_val_loss"] - 1.0
-    image = load_model(DEFAULT_IMAGE)
-    assert image.metrics["val_accuracy"] > 0.9
+def _assert_recorded(zm: ZooModel) -> None:
+    """The checkpoint's weights, evaluated on the validation split by the trainer's own code, give the
+    figures its metrics.json records (rounded there to 4 decimals)."""
+    measured = validation_metrics(zm.config, zm.module, zm.tokenizer)
+    assert measured.keys() <= zm.metrics.keys()
+    for key, value in measured.items():
+        assert value == pytest.approx(zm.metrics[key], abs=5.1e-5), key
+
+
+@pytest.mark.parametrize("name", ["tiny-gelu", "digits-mlp", "digits-cnn"])
+def test_shipped_weights_give_the_recorded_validation_figures(name: str) -> None:
+    zm = load_model(name)
+    assert zm.path.parent.parent.name == "data", zm.path  # the weights the package ships, not a user's
+    _assert_recorded(zm)
+    if zm.config.task == "lm":
+        assert zm.metrics["val_loss"] < zm.metrics["unigram_val_loss"] - 1.0
+    else:
+        assert zm.metrics["val_accuracy"] > 0.9
+    # planted fault: perturb one weight tensor slightly; the recomputed figures no longer match
+    weight = max(zm.module.parameters(), key=lambda p: p.numel())
+    with torch.no_grad():
+        weight.add_(0.05 * weight.std() * torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)))
+    with pytest.raises(AssertionError, match="val_loss"):
+        _assert_recorded(zm)
 
 
 @pytest.mark.parametrize("name", ["digits-mlp", "digits-cnn", "digits-mlp-l1"])

@@ -11,11 +11,14 @@ from mirrorneuron.game import (
     ImageExample,
     Level,
     NeighbourHint,
+    Reveal,
+    Round,
     SessionResult,
     TextExample,
     apply_nonlinearity,
     make_rounds,
     run_session,
+    summarize,
     summarize_results,
     truth_from,
 )
@@ -139,11 +142,39 @@ def test_mean_bot_is_constant_and_flagged() -> None:
     assert no_data.results[0].guess == pytest.approx(no_data.results[0].round.hints.stats.mean)
 
 
-def test_ridge_is_near_exact_at_level_3() -> None:
-    ctx = gelu_unit()
-    res = play(RidgeBot(BotData.from_context(ctx)), ctx, level=3)
+def leaky_gelu_unit(n: int = 400, seed: int = 2) -> ArrayContext:
+    """Level 3 where the contributions do not give the answer: they say gelu(pre-activation), but the unit is
+    gelu(pre) − 0.9·pre + 1 (a skip path and an offset they leave out). The bot's prior, gelu(pre), is far
+    from it (V-shaped against it); only the reveals can teach the −0.9·pre + 1."""
+    ctx = gelu_unit(n, seed)
+    assert ctx.contribution_list is not None
+    pre = np.array([c.preactivation for c in ctx.contribution_list])
+    return ArrayContext(
+        "planted/site/neuron/3", ctx.values - 0.9 * pre + 1.0, ctx.examples, ctx.neighbour_lists, ctx.contribution_list
+    )
+
+
+class DeafRidge(RidgeBot):
+    """A broken ridge bot that ignores every reveal (planted fault)."""
+
+    def observe(self, round: Round, reveal: Reveal) -> None:
+        pass
+
+
+def test_ridge_learns_at_level_3_what_the_contributions_leave_out() -> None:
+    ctx = leaky_gelu_unit()
+    data = BotData.from_context(ctx)
+    res = play(RidgeBot(data), ctx, level=3)
+    prior = [r.round.hints.contributions.value() for r in res.results]  # type: ignore[union-attr]
+    truth = [r.actual for r in res.results]
+    assert res.results[0].guess == pytest.approx(prior[0])  # nothing observed yet: the prior
+    assert summarize(truth, prior).correlation < 0.5  # the prior alone is nowhere near the unit
     late = summarize_results(res.results[20:])
     assert late.correlation >= 0.99 and late.r2 >= 0.97
+    # without learning from reveals the same bot fails the bar: ignoring them (planted), or never shown them
+    for broken in (play(DeafRidge(data), ctx, level=3), play(RidgeBot(data), ctx, level=3, feedback=False)):
+        assert [r.guess for r in broken.results] == pytest.approx(prior)
+        assert summarize_results(broken.results[20:]).correlation < 0.5
 
 
 def test_ridge_learns_a_sum_of_neighbours_at_level_2() -> None:

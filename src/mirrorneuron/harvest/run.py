@@ -4,7 +4,8 @@ Resumable: the inputs are fixed up front and cut into shards of ``shard_windows`
 its activations are written atomically, and after it the accumulator state is too -- always after the first
 shard, then whenever enough time has passed for its write to cost under 10 % of the run (it holds the sample,
 larger than a shard), never after the last shard (the final stats follow). A killed harvest restarts after
-the last saved state, redoes the shards after it, and ends bit-identical to an uninterrupted run.
+the last saved state, redoes the shards after it, and ends bit-identical to an uninterrupted run; the
+manifest's ``last_run`` says which shards the run that completed it computed (``first_shard``, ``computed_shards``).
 Batches never cross shards, and the stats do not depend on batch size (see ``stats.SiteAccumulator``).
 """
 
@@ -98,7 +99,7 @@ def _manifest(
 
 def _identity(manifest: dict[str, Any]) -> dict[str, Any]:
     """The parts of a manifest that define the harvest (not its progress or timing)."""
-    return {k: v for k, v in manifest.items() if k not in ("complete", "seconds")}
+    return {k: v for k, v in manifest.items() if k not in ("complete", "seconds", "last_run")}
 
 
 def _resume_state(
@@ -170,6 +171,7 @@ def harvest(
     positions, total, n_shards = manifest["positions"], len(inputs), manifest["n_shards"]
     t0 = state_saved = time.perf_counter()
     state_cost = 0.0  # seconds the last state write took
+    computed: list[int] = []
     for shard in range(first, n_shards):
         lo, hi = shard * spec.shard_windows, min((shard + 1) * spec.shard_windows, total)
         buffers = {s: torch.empty((hi - lo, positions, adapter.width(s)), dtype=dtype) for s in sites}
@@ -183,6 +185,7 @@ def harvest(
             if progress:
                 progress(e, total)
         atomic_save({s: buf.numpy() for s, buf in buffers.items()}, shard_path(out, shard))
+        computed.append(shard)
         # The state (mostly the sample) is larger than a shard; it is saved after the first shard, then once at
         # least STATE_EVERY times its last write time has passed: its writes stay under ~1/STATE_EVERY of the
         # run, and a kill loses little work. None after the last shard: the stats file comes next.
@@ -194,7 +197,11 @@ def harvest(
             state_cost = state_saved - t_state
     stats = _finalize(accs)
     atomic_save(stats, out / "stats.safetensors")
-    manifest |= {"complete": True, "seconds": round(time.perf_counter() - t0, 2)}
+    manifest |= {
+        "complete": True,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "last_run": {"first_shard": first, "computed_shards": computed},
+    }
     atomic_write_json(manifest, out / "manifest.json")
     (out / "state.safetensors").unlink(missing_ok=True)
     return Harvest(out)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
+from tokenizers import Tokenizer
 from torch import nn
 
 from mirrorneuron.corpus import digits_split, load_corpus, load_digits
@@ -88,13 +89,46 @@ def _fit(
     return loss_ema
 
 
+def lm_streams(cfg: ZooConfig, tok: Tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, validation) token streams of the config's corpus: the last VAL_FRACTION is held out."""
+    stream = torch.from_numpy(encode_corpus(tok, load_corpus(cfg.corpus)).astype(np.int64))
+    n_val = int(len(stream) * VAL_FRACTION)
+    return stream[:-n_val], stream[-n_val:]
+
+
+def validation_metrics(cfg: ZooConfig, model: nn.Module, tok: Tokenizer | None = None) -> dict[str, float]:
+    """The validation figures ``metrics.json`` records (unrounded), computed on the config's validation split:
+    ``val_loss`` and ``unigram_val_loss`` (language models, with ``tok``), ``val_loss`` and ``val_accuracy``
+    (digits). The trainer records exactly these; ``model`` must be in eval mode."""
+    with torch.no_grad():
+        if cfg.task == "lm":
+            assert cfg.transformer is not None and tok is not None and isinstance(model, TinyTransformer)
+            train, val = lm_streams(cfg, tok)
+            span = cfg.transformer.n_ctx + 1
+            windows = val[: (len(val) // span) * span].view(-1, span)
+            return {
+                "val_loss": float(torch.stack([model.loss(w) for w in windows.split(64)]).mean()),
+                "unigram_val_loss": unigram_loss(train, val, cfg.transformer.vocab_size),
+            }
+        data = load_digits()
+        va = digits_split(data)[1]
+        logits = model(torch.from_numpy(data.images[va]))
+        y = torch.from_numpy(data.labels[va])
+        return {
+            "val_loss": float(F.cross_entropy(logits, y)),
+            "val_accuracy": float((logits.argmax(-1) == y).float().mean()),
+        }
+
+
+def _rounded(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in metrics.items()}
+
+
 def _train_lm(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module, dict[str, Any], dict[str, str]]:
     assert cfg.transformer is not None
     corpus = load_corpus(cfg.corpus)
     tok = train_tokenizer(corpus, cfg.transformer.vocab_size)
-    stream = torch.from_numpy(encode_corpus(tok, corpus).astype(np.int64))
-    n_val = int(len(stream) * VAL_FRACTION)
-    train, val = stream[:-n_val], stream[-n_val:]
+    train, val = lm_streams(cfg, tok)
     torch.manual_seed(cfg.seed)
     model = TinyTransformer(cfg.transformer)
     span = cfg.transformer.n_ctx + 1
@@ -104,16 +138,11 @@ def _train_lm(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module, dic
         return model.loss(train[starts[:, None] + torch.arange(span)])
 
     train_loss = _fit(cfg, model, batch_loss, progress)
-    windows = val[: (len(val) // span) * span].view(-1, span)
-    with torch.no_grad():
-        val_loss = float(torch.stack([model.loss(w) for w in windows.split(64)]).mean())
-    metrics = {
-        "val_loss": round(val_loss, 4),
-        "unigram_val_loss": round(unigram_loss(train, val, cfg.transformer.vocab_size), 4),
+    metrics = _rounded(validation_metrics(cfg, model, tok)) | {
         "train_loss": round(train_loss, 4),
         "corpus": corpus.id,
         "corpus_checksum": corpus.checksum,
-        "tokens": len(stream),
+        "tokens": len(train) + len(val),
     }
     return model, metrics, {"tokenizer.json": tok.to_str()}
 
@@ -121,7 +150,7 @@ def _train_lm(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module, dic
 def _train_digits(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module, dict[str, Any], dict[str, str]]:
     assert cfg.vision is not None
     data = load_digits()
-    tr, va = digits_split(data)
+    tr = digits_split(data)[0]
     x, y = torch.from_numpy(data.images), torch.from_numpy(data.labels)
     torch.manual_seed(cfg.seed)
     model = cfg.build()
@@ -131,14 +160,7 @@ def _train_digits(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module,
         return F.cross_entropy(model(x[idx]), y[idx])
 
     train_loss = _fit(cfg, model, batch_loss, progress)
-    with torch.no_grad():
-        logits = model(x[va])
-    metrics = {
-        "val_loss": round(float(F.cross_entropy(logits, y[va])), 4),
-        "val_accuracy": round(float((logits.argmax(-1) == y[va]).float().mean()), 4),
-        "train_loss": round(train_loss, 4),
-        "chance_accuracy": 0.1,
-    }
+    metrics = _rounded(validation_metrics(cfg, model)) | {"train_loss": round(train_loss, 4), "chance_accuracy": 0.1}
     return model, metrics, {}
 
 

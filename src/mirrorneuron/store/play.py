@@ -17,6 +17,7 @@ from sqlalchemy import Table, and_, bindparam, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mirrorneuron.game.scoring import round_score
 from mirrorneuron.store.catalog import new_id
 from mirrorneuron.store.errors import AlreadyGuessed, Forbidden, NotFound
 from mirrorneuron.store.models import Game, Guess, Round, utcnow
@@ -156,11 +157,6 @@ def game_results(s: Session, game_id: str) -> list[tuple[Round, Guess | None]]:
     return [(r, g) for r, g in s.execute(stmt)]
 
 
-def score(guess: float, actual: float, scale: float) -> float:
-    """DESIGN.md §6 round score: 100 · max(0, 1 − |guess − actual| / scale)."""
-    return 100.0 * max(0.0, 1.0 - abs(guess - actual) / scale)
-
-
 def submit_guess(
     s: Session, player_id: str, round_id: str, token: str | None, value: float, seconds: float | None
 ) -> tuple[Guess, Round]:
@@ -190,7 +186,7 @@ def submit_guess(
         "player_id": player_id,
         "round_id": round_id,
         "value": value,
-        "score": score(value, rnd.actual, rnd.scale),
+        "score": round_score(value, rnd.actual, rnd.scale),
         "seconds": seconds,
         "created_at": utcnow(),
     }

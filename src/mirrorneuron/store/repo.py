@@ -25,10 +25,9 @@ from mirrorneuron.store.play import (
     get_game,
     get_round,
     next_round,
-    score,
     submit_guess,
 )
-from mirrorneuron.store.stats import leaderboard, pearson, player_history, player_label, unit_play_stats
+from mirrorneuron.store.stats import leaderboard, player_history, player_label, unit_play_stats
 from mirrorneuron.store.studies import (
     SamplingConfig,
     StudyConfig,
@@ -70,10 +69,8 @@ __all__ = [
     "get_study",
     "leaderboard",
     "next_round",
-    "pearson",
     "player_history",
     "player_label",
-    "score",
     "set_display_name",
     "study_config",
     "study_progress",

@@ -13,6 +13,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mirrorneuron.game.scoring import summarize
 from mirrorneuron.store.models import Game, Guess, Player, Round
 
 MIN_LEADERBOARD_GUESSES = 3
@@ -22,13 +23,6 @@ RANKED_GAME = Game.practice.is_(False) & Game.feedback.is_(True)  # the games bo
 def player_label(player_id: str, display_name: str | None) -> str:
     """The display name, else a short form of the id."""
     return display_name or f"player-{player_id[:6]}"
-
-
-def pearson(a: np.ndarray, p: np.ndarray) -> float:
-    """Pearson correlation; 0.0 when either side is constant (DESIGN.md §6, NaN-safe)."""
-    da, dp = a - a.mean(), p - p.mean()
-    denom = float(np.sqrt((da * da).sum() * (dp * dp).sum()))
-    return float((da * dp).sum() / denom) if denom > 1e-12 else 0.0
 
 
 def leaderboard(s: Session, unit_id: str, level: int, limit: int = 20) -> list[dict[str, Any]]:
@@ -61,7 +55,7 @@ def leaderboard(s: Session, unit_id: str, level: int, limit: int = 20) -> list[d
                 "kind": kind,
                 "rounds": len(triples),
                 "mean_score": float(arr[:, 2].mean()),
-                "correlation": pearson(arr[:, 0], arr[:, 1]),
+                "correlation": summarize(arr[:, 0], arr[:, 1]).correlation,
             }
         )
     rows.sort(key=lambda r: (-r["mean_score"], -r["correlation"], -r["rounds"], r["name"]))

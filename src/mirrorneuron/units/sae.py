@@ -3,12 +3,15 @@
 Features: ``f = relu((a − b_dec) @ W_enc + b_enc)``; reconstruction ``â = f @ W_dec + b_dec``. Each feature is a
 unit (``sae_feature``, key ``SAE_NAME:J``). SAEs are saved in SAELens' folder format (``cfg.json`` +
 ``sae_weights.safetensors`` with ``W_enc`` [d_in, d_sae], ``b_enc``, ``W_dec`` [d_sae, d_in], ``b_dec``), so one
-loader reads ours and SAELens' (:func:`load_sae_folder`; no SAELens import needed).
+loader reads ours and SAELens' (:func:`load_sae_folder`; no SAELens import needed). The cfg's hook name
+(``metadata.hook_name`` in SAELens ≥ 6, top-level ``hook_name`` before) may be a TransformerLens hook name
+(``blocks.1.hook_resid_post``) or one of our sites; ``import_sae`` only imports an SAE at the site it names.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ class SparseAutoencoder:
     apply_b_dec_to_input: bool = True
     metrics: dict[str, Any] = field(default_factory=dict)
     source: str = "mirrorneuron"
+    hook_name: str | None = None  # the hook its folder says it was trained on (SAELens or TransformerLens name)
 
     def __post_init__(self) -> None:
         for k in ("W_enc", "b_enc", "W_dec", "b_dec"):
@@ -120,7 +124,7 @@ class SparseAutoencoder:
             "apply_b_dec_to_input": self.apply_b_dec_to_input,
             "normalize_activations": "none",
             "reshape_activations": "none",
-            "meta": {"model_name": self.model, "hook_name": self.site},
+            "metadata": {"model_name": self.model, "hook_name": self.site},
             "mirrorneuron": {"name": self.name, "source": self.source, "metrics": self.metrics},
         }
         write_json(cfg, folder / CONFIG)
@@ -143,6 +147,25 @@ def _check_cfg(cfg: dict[str, Any], where: str) -> bool:
             "(SAELens: sae.fold_activation_norm_scaling_factor(factor)) and save it again"
         )
     return bool(cfg.get("apply_b_dec_to_input", True))
+
+
+def site_of_hook(hook_name: str) -> str:
+    """Our site name for a TransformerLens hook name (``blocks.1.hook_resid_post`` → ``blocks.1.resid.post``,
+    ``blocks.0.mlp.hook_post`` → ``blocks.0.mlp.post``, ``blocks.0.hook_attn_out`` → ``blocks.0.attn.out``);
+    any other name is returned as is (our own folders record the site itself)."""
+    m = re.fullmatch(r"blocks\.(\d+)\.(?:(\w+)\.)?hook_(\w+)", hook_name)
+    if m is None:
+        return hook_name
+    block, module, point = m.groups()
+    return ".".join(["blocks", block, *([module] if module else []), *point.split("_")])
+
+
+def _hook_name(cfg: dict[str, Any]) -> str | None:
+    """The hook the SAE was trained on, from SAELens ≥ 6 (``metadata``), older SAELens (top level) or ours."""
+    for block in (cfg.get("metadata"), cfg, cfg.get("meta")):
+        if isinstance(block, dict) and block.get("hook_name"):
+            return str(block["hook_name"])
+    return None
 
 
 def load_sae_folder(path: Path | str, model: str, site: str, name: str | None = None) -> SparseAutoencoder:
@@ -168,6 +191,7 @@ def load_sae_folder(path: Path | str, model: str, site: str, name: str | None = 
     return SparseAutoencoder(
         name or ours.get("name") or path.name, model, site, tensors["W_enc"], tensors["b_enc"], w_dec,
         tensors["b_dec"], apply_b, ours.get("metrics", {}), ours.get("source", f"SAELens folder {path}"),
+        _hook_name(cfg),
     )  # fmt: skip
 
 
@@ -189,7 +213,11 @@ def from_saelens(sae: Any, model: str, site: str, name: str) -> SparseAutoencode
     }
     apply_b = _check_cfg(cfg, f"SAE object {type(sae).__name__}")
     w_enc, b_enc, w_dec, b_dec = (arr(getattr(sae, k)) for k in ("W_enc", "b_enc", "W_dec", "b_dec"))
-    return SparseAutoencoder(name, model, site, w_enc, b_enc, w_dec, b_dec, apply_b, source="sae_lens.SAE object")
+    hook = getattr(getattr(c, "metadata", None), "hook_name", None) or getattr(c, "hook_name", None)
+    return SparseAutoencoder(
+        name, model, site, w_enc, b_enc, w_dec, b_dec, apply_b, source="sae_lens.SAE object",
+        hook_name=hook if isinstance(hook, str) else None,
+    )  # fmt: skip
 
 
 def load_sae(model: str, site: str, name: str) -> SparseAutoencoder:

@@ -21,7 +21,7 @@ import torch
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.types import UserError
 from mirrorneuron.units.open import Progress, site_data
-from mirrorneuron.units.sae import SparseAutoencoder, from_saelens, load_sae_folder
+from mirrorneuron.units.sae import SparseAutoencoder, from_saelens, load_sae_folder, site_of_hook
 from mirrorneuron.units.saved import check_name
 
 SMALL_MATMUL = 1 << 25  # batch × d_in × width below which training runs on one thread
@@ -130,6 +130,11 @@ def import_sae(
     else:
         sae = from_saelens(source, model, site, check_name(name or "saelens", "SAE name"))
     check_name(sae.name, "SAE name")
+    if sae.hook_name is not None and site_of_hook(sae.hook_name) != site:
+        trained_on = site_of_hook(sae.hook_name)
+        raise UserError(
+            f"the SAE was trained on hook {sae.hook_name!r} (site {trained_on}), not on {site}; import it at {trained_on}"
+        )
     _, h, _ = site_data(model, site, harvest)
     if sae.d_in != h.width(site):
         raise UserError(f"the SAE reads {sae.d_in} numbers but {site} of {model} has {h.width(site)} units")
