@@ -8,6 +8,7 @@ stream: W_in of one layer times W_out of another, with the LayerNorm gain folded
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,8 +34,11 @@ class Link:
 
 @dataclass
 class Wiring:
-    linear: nn.Linear | None  # the layer whose output (through ``act``) is the unit
+    linear: Any | None  # the layer whose output (through ``act``) is the unit: ``weight`` [units, in], ``bias``
     act: str | None
+    up: Any | None = None  # a gated MLP's up projection of the same input (``act(gate) · up``)
+    out_bias: torch.Tensor | None = None  # added after the nonlinearity (TransformerLens' gated ``b_in``)
+    norm: nn.Module | None = None  # SoLU's LayerNorm over the layer (``solu_ln``)
     input_labels: list[str] = field(default_factory=list)
     upstream: list[Link] = field(default_factory=list)
     same_layer: list[Link] = field(default_factory=list)
@@ -126,6 +130,10 @@ def wiring(adapter: TorchAdapter, harvest: Harvest, site: str, index: int) -> Wi
     w = Wiring(linear, site_mod.act, same_layer=_same_layer(harvest, site, index))
     if linear is None:
         return w
+    w.up, w.out_bias = getattr(linear, "up", None), getattr(linear, "out_bias", None)
+    if site_mod.act == "solu_ln":
+        norm = getattr(linear, "norm", None)
+        w.norm = norm if norm is not None else getattr(parent, "ln", None)
     w.input_labels = _input_labels(adapter, model, site, linear)
     with torch.no_grad():
         if isinstance(model, TinyTransformer) and site.endswith("mlp.post"):
