@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer
 from tiny_models import VOCAB, save_tiny_bert, save_tiny_llama, tiny_tl, tiny_tokenizer
+from tokenizers import Tokenizer
 
 from mirrorneuron.config import BUILTIN_ZOO
 from mirrorneuron.corpus import load_corpus
