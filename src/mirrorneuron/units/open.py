@@ -57,11 +57,7 @@ def ensure_harvest(
             )
         return done
     image = adapter.modality == "image"
-    spec = HarvestSpec(
-        corpus="digits" if image else "austen",
-        sites=spec_sites,
-        max_windows=None if image else (adapter.default_windows or 2000),
-    )
+    spec = HarvestSpec(corpus="digits" if image else "austen", sites=spec_sites, max_windows=None if image else (adapter.default_windows or 2000))
     return harvest(adapter, spec, target, progress)
 
 
