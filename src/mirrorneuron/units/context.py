@@ -124,7 +124,6 @@ def _layernorm(norm: nn.Module, mid: np.ndarray, i: int) -> LayerNormStats:
     return LayerNormStats(mean, std, g, b)
 
 
-
 def _capture(store: dict[str, torch.Tensor], key: str) -> Callable[..., None]:
     def fn(_m: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
         store[key] = args[0]
