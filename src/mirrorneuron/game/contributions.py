@@ -226,10 +226,10 @@ class Contributions:
         gate = self.gated_act
         if gate is not None:
             f = f"{gate}(gate) · up, gate = Σ terms + bias, up = Σ up terms + up bias"
-        elif self.nonlinearity in ("solu", "solu_ln"):
+        elif self.nonlinearity == "solu":
             f = "pre · exp(pre − log_z), pre = Σ terms + bias"
-            if self.nonlinearity == "solu_ln":
-                f = f"LayerNorm({f}): (· − mean) / std · gain + bias"
+        elif self.nonlinearity == "solu_ln":
+            f = "LayerNorm: (mid − mean) / std · gain + bias, mid = pre · exp(pre − log_z), pre = Σ terms + bias"
         elif self.nonlinearity == "identity":
             f = "Σ terms + bias"
         else:
