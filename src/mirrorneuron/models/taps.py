@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mirrorneuron.models.sites import Site
@@ -184,6 +185,22 @@ def weights_of(layer: nn.Module, up: LinearView | None = None) -> LinearView:
 def view_of(layer: nn.Module, trim: Trim = (0, 0), up: nn.Module | None = None) -> LinearView:
     """:func:`weights_of` ``layer``, fired by it; ``up``: a gated MLP's up projection (same input as ``layer``)."""
     return fire_on(layer, weights_of(layer, weights_of(up) if up is not None else None), trim)
+
+
+def conv_view(conv: nn.Conv2d, height: int, width: int) -> LinearView:
+    """A 2-D convolution over a ``[in_channels, height, width]`` input as the dense linear map it is: ``weight``
+    [out units, in units] with units flattened channel-major (as a non-positional site flattens them).
+    Not fired: hook ``conv`` itself for its input."""
+    n_in = conv.in_channels * height * width
+
+    def dense() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            basis = torch.eye(n_in, dtype=conv.weight.dtype).reshape(n_in, conv.in_channels, height, width)
+            out = F.conv2d(basis, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
+        bias = conv.bias if conv.bias is not None else torch.zeros(out.shape[1])
+        return out.reshape(n_in, -1).T, bias.detach().repeat_interleave(out.shape[2] * out.shape[3])
+
+    return LinearView(lambda: dense()[0], lambda: dense()[1])
 
 
 def _container(model: nn.Module, dotted: str) -> nn.Module:

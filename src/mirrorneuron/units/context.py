@@ -44,8 +44,9 @@ class NeuronContext(HarvestedUnit):
         sites = sorted({lk.source for lk in links if not lk.source.startswith("@")} | {self.site})
         captured: dict[str, torch.Tensor] = {}
         handles = []
-        if self.wiring.linear is not None:
-            handles.append(self.wiring.linear.register_forward_pre_hook(_capture(captured, "@input")))
+        feed = self.wiring.feed or self.wiring.linear
+        if feed is not None:
+            handles.append(feed.register_forward_pre_hook(_capture(captured, "@input")))
         unembed = getattr(self.adapter.module, "unembed", None)
         if isinstance(unembed, nn.Module):
             handles.append(unembed.register_forward_hook(lambda _m, _i, out: captured.__setitem__("@logits", out)))
