@@ -61,6 +61,8 @@ def test_offset_and_bad_input() -> None:
         Contributions(TERMS, 0.0, "relu", precision="float8")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="finite"):
         LinearPart((("x0", math.inf),))
+    with pytest.raises(ValueError, match="finite"):
+        SoftmaxNorm(math.nan, 3)
     assert not Contributions(TERMS, 0.0, "softmax").exact  # an unknown formula is never claimed exact
     assert stored(1e6, "float16") == math.inf  # beyond float16's range, as the cache would hold it
 

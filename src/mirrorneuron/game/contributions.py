@@ -112,8 +112,14 @@ class SoftmaxNorm:
     log_z: float
     units: int
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "log_z", _finite(self.log_z, "log_z"))
+        if int(self.units) < 1:
+            raise ValueError("a softmax runs over at least one unit")
+        object.__setattr__(self, "units", int(self.units))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"log_z": _finite(self.log_z, "log_z"), "units": int(self.units)}
+        return {"log_z": self.log_z, "units": self.units}
 
 
 @dataclass(frozen=True)
