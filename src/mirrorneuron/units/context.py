@@ -44,7 +44,7 @@ class NeuronContext(HarvestedUnit):
         sites = sorted({lk.source for lk in links if not lk.source.startswith("@")} | {self.site})
         captured: dict[str, torch.Tensor] = {}
         handles = []
-        feed = self.wiring.feed or self.wiring.linear
+        feed = self.wiring.feed if self.wiring.feed is not None else self.wiring.linear
         if feed is not None:
             handles.append(feed.register_forward_pre_hook(_capture(captured, "@input")))
         unembed = getattr(self.adapter.module, "unembed", None)
