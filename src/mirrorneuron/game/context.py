@@ -9,54 +9,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 
+from mirrorneuron.game.contributions import (  # noqa: F401  (re-exported: the game's public names)
+    ELEMENTWISE,
+    Contributions,
+    apply_nonlinearity,
+    is_elementwise,
+)
+
 NeighbourGroup = Literal["upstream", "same-layer", "downstream", "probe"]
-
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_erf = np.vectorize(math.erf, otypes=[float])
-
-
-def _gelu(x: np.ndarray) -> np.ndarray:
-    return np.asarray(0.5 * x * (1.0 + _erf(x / math.sqrt(2.0))))
-
-
-def _gelu_tanh(x: np.ndarray) -> np.ndarray:
-    return np.asarray(0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))))
-
-
-_NONLINEARITIES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "identity": lambda x: x,
-    "relu": lambda x: np.maximum(x, 0.0),
-    "gelu": _gelu,  # exact form: 0.5·x·(1 + erf(x/√2)), as torch's default GELU
-    "gelu_tanh": _gelu_tanh,  # tanh approximation, as GELU(approximate="tanh") / GPT-2's gelu_new
-    "silu": lambda x: x / (1.0 + np.exp(-x)),
-    "tanh": np.tanh,
-}
-ELEMENTWISE: tuple[str, ...] = tuple(_NONLINEARITIES)
-
-
-def is_elementwise(name: str) -> bool:
-    """Whether ``name`` is a known elementwise nonlinearity (so the value follows from the pre-activation)."""
-    return name in _NONLINEARITIES
-
-
-def apply_nonlinearity(name: str, x: Any) -> np.ndarray:
-    """Apply the named elementwise nonlinearity to ``x`` (float64 array out).
-
-    ``gelu`` is the exact erf form; ``gelu_tanh`` the tanh approximation. Any other name (softmax, layer norm,
-    …) raises ValueError: such a unit's value does not follow from its own pre-activation alone.
-    """
-    if name not in _NONLINEARITIES:
-        raise ValueError(
-            f"nonlinearity {name!r} is not elementwise (known elementwise: {', '.join(ELEMENTWISE)}); "
-            "the value cannot be computed from this unit's pre-activation alone"
-        )
-    return np.asarray(_NONLINEARITIES[name](np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -136,51 +102,6 @@ class NeighbourHint:
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "group": self.group, "value": self.value}
-
-
-@dataclass(frozen=True)
-class Contributions:
-    """Level 3: weight × input terms; ``nonlinearity(sum(terms) + bias)`` is the unit's value."""
-
-    terms: tuple[tuple[str, float], ...]
-    bias: float
-    nonlinearity: str
-
-    def __post_init__(self) -> None:
-        terms = tuple((str(k), float(v)) for k, v in self.terms)
-        if not all(math.isfinite(v) for _, v in terms) or not math.isfinite(self.bias):
-            raise ValueError("contributions must be finite")
-        object.__setattr__(self, "terms", terms)
-        object.__setattr__(self, "bias", float(self.bias))
-
-    @property
-    def preactivation(self) -> float:
-        return math.fsum(v for _, v in self.terms) + self.bias
-
-    @property
-    def elementwise(self) -> bool:
-        return is_elementwise(self.nonlinearity)
-
-    def value(self) -> float:
-        """The value these contributions give (ValueError if the nonlinearity is not elementwise)."""
-        return float(apply_nonlinearity(self.nonlinearity, self.preactivation))
-
-    def compact(self, k: int) -> Contributions:
-        """Keep the ``k`` largest-|·| terms and lump the rest into one ``other (m terms)`` term (sum kept)."""
-        if len(self.terms) <= k + 1:
-            return self
-        order = sorted(self.terms, key=lambda t: -abs(t[1]))
-        rest = order[k:]
-        lumped = (f"other ({len(rest)} terms)", math.fsum(v for _, v in rest))
-        return Contributions((*order[:k], lumped), self.bias, self.nonlinearity)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "terms": [[k, v] for k, v in self.terms],
-            "bias": self.bias,
-            "nonlinearity": self.nonlinearity,
-            "elementwise": self.elementwise,
-        }
 
 
 class UnitContext(Protocol):

@@ -9,9 +9,9 @@ tokenizer from a local folder (offline) or a hub name (downloaded where the hub 
   (see :func:`default_layers`): the default harvest reads every ``mlp.post`` site.
 - ``blocks.{i}.resid.post`` — every decoder/encoder layer's output hidden state.
 
-Level 3 (weight × input contributions) uses the feeding projection: exact for BERT/GPT-2/NeoX (Linear + an
-elementwise GELU); for gated MLPs it shows the GATE projection's terms with the nonlinearity
-``silu_times_up`` — flagged "not elementwise" (the value also needs ``up_proj x``).
+Level 3 (weight × input contributions) uses the feeding projection: BERT/GPT-2/NeoX are a Linear + an
+elementwise GELU; a gated MLP shows both parts, the GATE projection's terms and the UP projection's terms
+(nonlinearity ``silu_times_up``: ``silu(gate) · up``), so the payload gives the value in every case.
 
 Special tokens the tokenizer adds around a text (BERT's ``[CLS]``…``[SEP]``, a Llama ``<s>``) are added by the
 model wrapper around every window and hidden from the sites, so a window's positions are its own tokens.
@@ -38,15 +38,15 @@ from mirrorneuron.types import UserError
 N_CTX = 64  # harvest window (tokens); custom text is cut to this many tokens too
 DEFAULT_WINDOWS = 300  # default harvest size for real models: 300 × 64 tokens
 _LAYER_LISTS = ("model.layers", "layers", "encoder.layer", "transformer.h", "h", "gpt_neox.layers")
-# (down projection: its input is the neurons; the projection feeding them; gated?)
-_ARCHS = (
-    ("mlp.down_proj", "mlp.gate_proj", True),  # Llama, Mistral, Qwen2/3, Gemma, OLMo, SmolLM
-    ("output.dense", "intermediate.dense", False),  # BERT, RoBERTa, ELECTRA
-    ("mlp.c_proj", "mlp.c_fc", False),  # GPT-2
-    ("mlp.dense_4h_to_h", "mlp.dense_h_to_4h", False),  # GPT-NeoX, Pythia
+# (down projection: its input is the neurons; the projection feeding them; a gated MLP's up projection)
+_ARCHS: tuple[tuple[str, str, str | None], ...] = (
+    ("mlp.down_proj", "mlp.gate_proj", "mlp.up_proj"),  # Llama, Mistral, Qwen2/3, Gemma, OLMo, SmolLM
+    ("output.dense", "intermediate.dense", None),  # BERT, RoBERTa, ELECTRA
+    ("mlp.c_proj", "mlp.c_fc", None),  # GPT-2
+    ("mlp.dense_4h_to_h", "mlp.dense_h_to_4h", None),  # GPT-NeoX, Pythia
 )
 _ACTS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "relu": "relu"}
-_ACTS |= {"silu": "silu", "swish": "silu", "tanh": "tanh"}
+_ACTS |= {"silu": "silu", "swish": "silu", "tanh": "tanh", "gelu_fast": "gelu_tanh"}
 _ENCODERS = ("bert", "roberta", "xlm-roberta", "electra", "distilbert", "albert", "deberta", "deberta-v2", "mpnet")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
 
@@ -195,7 +195,7 @@ def _offline() -> Iterator[None]:
             os.environ["HF_HUB_OFFLINE"] = old
 
 
-def _layers(model: nn.Module) -> tuple[str, nn.ModuleList, tuple[str, str, bool]]:
+def _layers(model: nn.Module) -> tuple[str, nn.ModuleList, tuple[str, str, str | None]]:
     for path in _LAYER_LISTS:
         try:
             layers = model.get_submodule(path)
@@ -217,7 +217,7 @@ def _layers(model: nn.Module) -> tuple[str, nn.ModuleList, tuple[str, str, bool]
 def add_sites(wrapper: HFText, layers_to_read: list[int] | None = None) -> None:
     """Insert ``blocks.{i}.mlp.post`` (chosen layers) and ``blocks.{i}.resid.post`` (all layers) sites."""
     hf: Any = wrapper.hf
-    path, layers, (down, feed, gated) = _layers(hf)
+    path, layers, (down, feed, up) = _layers(hf)
     trim = (len(wrapper.prefix), len(wrapper.suffix))
     config = getattr(hf, "config", None)
     hf_act = str(getattr(config, "hidden_act", None) or getattr(config, "activation_function", "") or "?")
@@ -228,8 +228,9 @@ def add_sites(wrapper: HFText, layers_to_read: list[int] | None = None) -> None:
         prefix = f"hf.{path}.{i}"
         down_mod: Any = hf.get_submodule(f"{path}.{i}.{down}")
         width = int(getattr(down_mod, "in_features", 0) or down_mod.weight.shape[0])  # Conv1D: weight [in, out]
-        view = view_of(hf.get_submodule(f"{path}.{i}.{feed}"), trim)
-        act = act_name(hf_act, gated)
+        up_mod = hf.get_submodule(f"{path}.{i}.{up}") if up else None
+        view = view_of(hf.get_submodule(f"{path}.{i}.{feed}"), trim, up=up_mod)
+        act = act_name(hf_act, gated=up is not None)
         insert_site(
             wrapper, f"{prefix}.{down}", width, "input", f"blocks.{i}.mlp.post", linear=view, act=act, trim=trim
         )

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mirrorneuron.models.sites import Site
@@ -55,12 +56,29 @@ class LinearView(nn.Module):
     """The weights that feed a site, as level 3 reads them: ``weight`` [units, inputs] and ``bias`` [units].
 
     Its forward is the identity; whoever creates it calls it with the feeding layer's (trimmed) input on every
-    pass, so a forward pre-hook on the view sees exactly the input the weights multiply.
+    pass, so a forward pre-hook on the view sees exactly the input the weights multiply. What else the site's
+    value needs hangs on the view: ``up`` (a gated MLP's up projection of the SAME input: ``act(gate) · up``),
+    ``out_bias`` (a bias added after the nonlinearity, as TransformerLens' gated MLP adds ``b_in``) and
+    ``norm`` (SoLU's LayerNorm over the layer).
     """
 
-    def __init__(self, weight: Callable[[], torch.Tensor], bias: Callable[[], torch.Tensor | None]) -> None:
+    up: LinearView | None
+    norm: nn.Module | None
+
+    def __init__(
+        self,
+        weight: Callable[[], torch.Tensor],
+        bias: Callable[[], torch.Tensor | None],
+        *,
+        up: LinearView | None = None,
+        out_bias: Callable[[], torch.Tensor | None] | None = None,
+        norm: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self._weight_fn, self._bias_fn = weight, bias
+        self._out_bias_fn = out_bias or (lambda: None)
+        object.__setattr__(self, "up", up)  # plain attributes, not submodules: the view owns no weights
+        object.__setattr__(self, "norm", norm)
 
     @property
     def weight(self) -> torch.Tensor:
@@ -69,6 +87,10 @@ class LinearView(nn.Module):
     @property
     def bias(self) -> torch.Tensor | None:
         return self._bias_fn()
+
+    @property
+    def out_bias(self) -> torch.Tensor | None:
+        return self._out_bias_fn()
 
     @property
     def in_features(self) -> int:
@@ -146,18 +168,39 @@ def fire_on(module: nn.Module, view: LinearView, trim: Trim = (0, 0)) -> LinearV
     return view
 
 
-def view_of(layer: nn.Module, trim: Trim = (0, 0)) -> LinearView:
-    """A :class:`LinearView` of an ``nn.Linear`` (or a GPT-2 style ``Conv1D``, weight [in, out]) fired by it."""
+def weights_of(layer: nn.Module, up: LinearView | None = None) -> LinearView:
+    """A :class:`LinearView` of an ``nn.Linear`` (or a GPT-2 style ``Conv1D``, weight [in, out]), not fired."""
     weight = getattr(layer, "weight", None)
     if not isinstance(weight, torch.Tensor) or weight.ndim != 2:
         raise UserError(f"{type(layer).__name__} is not a linear layer: level 3 needs a 2-D weight")
     transposed = type(layer).__name__ == "Conv1D"  # transformers' Conv1D keeps weight as [in, out]
     src: Any = layer
-    view = LinearView(
+    return LinearView(
         (lambda: src.weight.T) if transposed else (lambda: src.weight),
         lambda: getattr(src, "bias", None),
+        up=up,
     )
-    return fire_on(layer, view, trim)
+
+
+def view_of(layer: nn.Module, trim: Trim = (0, 0), up: nn.Module | None = None) -> LinearView:
+    """:func:`weights_of` ``layer``, fired by it; ``up``: a gated MLP's up projection (same input as ``layer``)."""
+    return fire_on(layer, weights_of(layer, weights_of(up) if up is not None else None), trim)
+
+
+def conv_view(conv: nn.Conv2d, height: int, width: int) -> LinearView:
+    """A 2-D convolution over a ``[in_channels, height, width]`` input as the dense linear map it is: ``weight``
+    [out units, in units] with units flattened channel-major (as a non-positional site flattens them).
+    Not fired: hook ``conv`` itself for its input."""
+    n_in = conv.in_channels * height * width
+
+    def dense() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            basis = torch.eye(n_in, dtype=conv.weight.dtype).reshape(n_in, conv.in_channels, height, width)
+            out = F.conv2d(basis, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
+        bias = conv.bias if conv.bias is not None else torch.zeros(out.shape[1])
+        return out.reshape(n_in, -1).T, bias.detach().repeat_interleave(out.shape[2] * out.shape[3])
+
+    return LinearView(lambda: dense()[0], lambda: dense()[1])
 
 
 def _container(model: nn.Module, dotted: str) -> nn.Module:

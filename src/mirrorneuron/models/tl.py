@@ -2,8 +2,9 @@
 
 Sites use TL's own hook points, read by plain forward hooks (no ``run_with_cache`` in the hot path; a harvest
 stops right after the last site it needs): ``blocks.{i}.mlp.post`` = ``blocks.{i}.mlp.hook_post``,
-``blocks.{i}.resid.post`` = ``blocks.{i}.hook_resid_post``. Level 3 uses ``W_in``/``b_in`` (plain MLPs: exact
-for GELU/ReLU/SiLU) or ``W_gate`` for gated MLPs (nonlinearity ``silu_times_up``, flagged not elementwise).
+``blocks.{i}.resid.post`` = ``blocks.{i}.hook_resid_post``. Level 3 uses ``W_in``/``b_in`` (plain MLPs: GELU,
+ReLU, SiLU; SoLU with the MLP's LayerNorm) or, for gated MLPs, ``W_gate`` and ``W_in`` (nonlinearity
+``silu_times_up``: TL computes ``act(x W_gate) · (x W_in) + b_in``).
 
 :func:`tl_from_hf_llama` builds a ``HookedTransformer`` from a transformers Llama-architecture model (such as
 SmolLM2) with TL's own weight conversion, offline and without weight processing, so ``mlp.post`` equals the
@@ -46,11 +47,14 @@ def _mlp_view(mlp: Any) -> tuple[LinearView | None, str]:
     """The level-3 view of a TL MLP (fired with the MLP's input) and its nonlinearity name."""
     cfg = mlp.cfg
     act = str(getattr(cfg, "act_fn", "?"))
+    norm = getattr(mlp, "ln", None) if act == "solu_ln" else None
     if hasattr(mlp, "W_gate"):
-        view = LinearView(lambda: mlp.W_gate.T, lambda: None)
-        return view, act_name(act, gated=True)
+        if norm is not None:  # a gated SoLU: ln(solu(x W_gate)), no up projection
+            return LinearView(lambda: mlp.W_gate.T, lambda: None, norm=norm), act
+        up = LinearView(lambda: mlp.W_in.T, lambda: None)
+        return LinearView(lambda: mlp.W_gate.T, lambda: None, up=up, out_bias=lambda: mlp.b_in), act_name(act, True)
     if hasattr(mlp, "W_in") and hasattr(mlp, "b_in"):
-        view = LinearView(lambda: mlp.W_in.T, lambda: mlp.b_in)
+        view = LinearView(lambda: mlp.W_in.T, lambda: mlp.b_in, norm=norm)
         return view, act_name(act, gated=False)
     return None, act
 

@@ -2,7 +2,8 @@
 
 Sites per block i: ``blocks.i.resid.pre``, ``blocks.i.attn.out``, ``blocks.i.resid.mid``, ``blocks.i.mlp.pre``,
 ``blocks.i.mlp.post`` (the neurons), ``blocks.i.resid.post``; SoLU models also have ``blocks.i.mlp.mid``
-(x·softmax(x) before the LayerNorm, like TransformerLens' ``hook_mid``).
+(x·softmax(x) before the LayerNorm, like TransformerLens' ``hook_mid``). Each MLP site names ``W_in`` and its
+nonlinearity (``solu`` for ``mid``, ``solu_ln`` = LayerNorm(solu) for a SoLU ``post``) for level 3.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class MLP(nn.Module):
         self.pre = Site(cfg.d_mlp, linear="W_in", act="identity")
         self.post = Site(cfg.d_mlp, linear="W_in", act=cfg.act_fn)
         if cfg.act_fn == "solu_ln":
-            self.mid = Site(cfg.d_mlp)
+            self.mid = Site(cfg.d_mlp, linear="W_in", act="solu")
             self.ln = nn.LayerNorm(cfg.d_mlp)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,8 @@
-"""Small image classifiers for the 8×8 digits: an MLP and a CNN, with named sites."""
+"""Small image classifiers for the 8×8 digits: an MLP and a CNN, with named sites.
+
+Every site names the layer that computes it and its nonlinearity (``linear``/``act``), so level 3 can split any
+unit into weight × input terms; a conv unit (channel × pixel) is a linear unit of the whole input map.
+"""
 
 from __future__ import annotations
 
@@ -49,7 +53,7 @@ class DigitsMLP(nn.Module):
             for a, b in itertools.pairwise(dims)
         )
         self.head = nn.Linear(dims[-1], cfg.n_classes)
-        self.logits = Site(cfg.n_classes)
+        self.logits = Site(cfg.n_classes, linear="head", act="identity")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.reshape(images.shape[0], 1, -1)  # [B, 1, 64]: one "position" per image
@@ -67,7 +71,12 @@ class DigitsCNN(nn.Module):
         self.act = _act(cfg.act_fn)
         c, s = cfg.channels, cfg.image_size
         self.conv = nn.ModuleList(
-            nn.ModuleDict({"conv": nn.Conv2d(cin, c, 3, padding=1), "post": Site(c * s * s, positional=False)})
+            nn.ModuleDict(
+                {
+                    "conv": nn.Conv2d(cin, c, 3, padding=1),
+                    "post": Site(c * s * s, positional=False, linear="conv", act=cfg.act_fn),
+                }
+            )
             for cin in (1, c)
         )
         self.fc = nn.ModuleDict(
@@ -77,7 +86,7 @@ class DigitsCNN(nn.Module):
             }
         )
         self.head = nn.Linear(cfg.width, cfg.n_classes)
-        self.logits = Site(cfg.n_classes, positional=False)
+        self.logits = Site(cfg.n_classes, positional=False, linear="head", act="identity")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.reshape(images.shape[0], 1, self.cfg.image_size, self.cfg.image_size)

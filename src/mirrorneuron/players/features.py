@@ -2,8 +2,9 @@
 
 - level 0/1: a hashed bag of the target token and the 2 tokens before it (text), or the pixels (images);
 - level 2: + each neighbour's value, one feature per label;
-- level 3: + each contribution term, the pre-activation and (for an elementwise nonlinearity) the value
-  the contributions give, which makes a linear fit exact.
+- level 3: the value the contributions give whenever the payload determines it (elementwise, gated,
+  SoLU: ``Contributions.computable``), which makes a linear fit exact; otherwise + each contribution term,
+  the pre-activation (and each up term of a gated unit).
 
 Hashing uses CRC-32, not Python's salted ``hash``, so features are the same in every process.
 """
@@ -40,8 +41,10 @@ def example_features(round: Round, n_buckets: int = N_BUCKETS) -> Features:
 
 def contribution_features(c: Contributions) -> Features:
     out: Features = {f"term:{label}": value for label, value in c.terms}
+    if c.up is not None:
+        out.update({f"up:{label}": value for label, value in c.up.terms})
     out["preact"] = c.preactivation
-    if c.elementwise:
+    if c.computable:
         out["value"] = c.value()
     return out
 
@@ -49,11 +52,11 @@ def contribution_features(c: Contributions) -> Features:
 def round_features(round: Round, n_buckets: int = N_BUCKETS) -> Features:
     """The features of ``round`` at its level (zero-valued features are left out).
 
-    At level 3 with an elementwise nonlinearity the contributions determine the value, so only the computed
-    value and the pre-activation are used: extra weak features would only dilute a fit from a few rounds.
+    At level 3, where the payload determines the value, only the computed value and the pre-activation are
+    used: extra weak features would only dilute a fit from a few rounds.
     """
     c = round.hints.contributions if round.level >= Level.WEIGHTS else None
-    if c is not None and c.elementwise:
+    if c is not None and c.computable:
         return {"preact": c.preactivation, "value": c.value()}
     out = example_features(round, n_buckets)
     if round.level >= Level.NEIGHBOURS:

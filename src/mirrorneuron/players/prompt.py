@@ -68,13 +68,28 @@ def render_hints(hints: dict[str, Any]) -> str:
         parts += [f"- {h['label']} ({h['group']}): {fmt(h['value'])}" for h in neighbours]
     contrib = hints.get("contributions")
     if contrib:
-        parts.append(
-            f"Input contributions (weight × input) on THIS example; activation = {contrib['nonlinearity']}"
-            "(sum of terms + bias):"
-        )
-        parts += [f"- {label}: {fmt(value)}" for label, value in contrib["terms"]]
-        parts.append(f"- bias: {fmt(contrib['bias'])}")
+        parts += render_contributions(contrib)
     return "\n".join(parts)
+
+
+def render_contributions(c: dict[str, Any]) -> list[str]:
+    """Level 3's parts as lines: the terms of each part, what the formula needs beyond them, and the formula."""
+    approx = "" if c.get("exact", True) else " (approximate: the value only roughly follows from these)"
+    lines = [f"Input contributions (weight × input) on THIS example{approx}; activation = {c['formula']}:"]
+    gated = c.get("up") is not None
+    lines += [f"- {'gate: ' if gated else ''}{label}: {fmt(value)}" for label, value in c["terms"]]
+    lines.append(f"- {'gate ' if gated else ''}bias: {fmt(c['bias'])}")
+    if gated:
+        lines += [f"- up: {label}: {fmt(value)}" for label, value in c["up"]["terms"]]
+        lines.append(f"- up bias: {fmt(c['up']['bias'])}")
+    if c.get("softmax"):
+        sm = c["softmax"]
+        lines.append(f"- log_z (softmax normaliser over the layer's {sm['units']} units): {fmt(sm['log_z'])}")
+    if c.get("layernorm"):
+        lines += [f"- LayerNorm {k}: {fmt(v)}" for k, v in c["layernorm"].items()]
+    if c.get("offset"):
+        lines.append(f"- offset (added after the nonlinearity): {fmt(c['offset'])}")
+    return lines
 
 
 def render_history(history: Sequence[tuple[Round, Reveal]]) -> str:

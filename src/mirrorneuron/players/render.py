@@ -55,11 +55,38 @@ def shaded_window(tokens: Sequence[str], acts: np.ndarray, target: int) -> Text:
 
 
 def contributions_table(c: Contributions, k: int = 8) -> Table:
-    t = Table("input", "weight × input", title=f"level 3: {c.nonlinearity}(Σ terms + bias)", title_justify="left")
-    for label, v in c.compact(k).terms:
-        t.add_row(label, f"{v:+.3f}")
-    t.add_row("bias", f"{c.bias:+.3f}", style="italic")
+    """Level 3 as a table: each part's largest terms (the rest lumped), its bias and sum, then what the formula
+    needs beyond the terms (SoLU's normaliser, the LayerNorm, an offset); the title says how they combine."""
+    label = "level 3" if c.exact else "level 3 · approximate"
+    t = Table("input", "weight × input", title=f"{label}: {c.formula()}", title_justify="left")
+    small = c.compact(k)
+    gate = "gate" if c.up is not None else "pre"
+    parts = [(gate, small.terms, c.bias, c.preactivation)]
+    if small.up is not None and c.up is not None:
+        parts.append(("up", small.up.terms, c.up.bias, c.up.total))
+    for name, terms, bias, total in parts:
+        for lab, v in terms:
+            t.add_row(f"{name}: {lab}" if c.up is not None else lab, f"{v:+.4g}")
+        t.add_row(f"{name} bias" if c.up is not None else "bias", f"{bias:+.4g}", style="italic")
+        t.add_row(f"{name} = Σ + bias", f"{total:+.4g}", style="bold")
+        t.add_section()
+    extras = _formula_parts(c)
+    for lab, v in extras:
+        t.add_row(lab, f"{v:+.4g}", style="cyan")
     return t
+
+
+def _formula_parts(c: Contributions) -> list[tuple[str, float]]:
+    out: list[tuple[str, float]] = []
+    if c.softmax is not None:
+        out.append((f"log_z (softmax normaliser over {c.softmax.units} units)", c.softmax.log_z))
+    if c.layernorm is not None:
+        ln = c.layernorm
+        out += [("LayerNorm mean", ln.mean), ("LayerNorm std", ln.std), ("LayerNorm gain", ln.gain)]
+        out.append(("LayerNorm bias", ln.bias))
+    if c.offset:
+        out.append(("offset (after the nonlinearity)", c.offset))
+    return out
 
 
 def hints_view(h: Hints) -> RenderableType:

@@ -1,8 +1,8 @@
 """The online ridge-regression bot: refits a closed-form ridge on the level's hint features after every
 observed round (see :mod:`mirrorneuron.players.features`).
 
-The model predicts the deviation from a base guess — the unit mean, or at level 3 with an elementwise
-nonlinearity the value the contributions compute — as ``base + x·w`` where ``x`` holds the features plus a
+The model predicts the deviation from a base guess — the unit mean, or at level 3 the value the
+contributions compute (whenever the payload determines it) — as ``base + x·w`` where ``x`` holds the features plus a
 constant, each column scaled to unit RMS over the observed rounds; ``w`` minimises
 ``|y − base − Xw|² + alpha·|w|²``. With nothing observed it predicts the base. Columns are named
 (token bucket, neighbour label, contribution term), so they align across rounds; a name never seen in
@@ -96,7 +96,7 @@ class RidgeBot:
     def _base(self, round: Round) -> float:
         """The prior guess the fit corrects: the value the contributions compute (level 3), else the mean."""
         c = round.hints.contributions if round.level >= Level.WEIGHTS else None
-        return c.value() if c is not None and c.elementwise else unit_mean(self.data, round)
+        return c.value() if c is not None and c.computable else unit_mean(self.data, round)
 
     def guess(self, round: Round) -> float:
         base = self._base(round)

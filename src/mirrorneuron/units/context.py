@@ -1,7 +1,9 @@
 """A harvested neuron as a game ``UnitContext``: its values, how each example looks, and level-2/3 hints.
 
 Values come from the harvest cache; neighbours and contributions come from one forward pass of the
-example's window (cached), so every level works for any example.
+example's window (cached), so every level works for any example. Level 3 carries everything the value
+needs (a gated MLP's up terms; SoLU's softmax normaliser and LayerNorm statistics, computed in float64 from
+the whole layer's pre-activations) and the cache's precision, so the payload reproduces the cached value.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 from torch import nn
 
 from mirrorneuron.game import Contributions, NeighbourHint
+from mirrorneuron.game.contributions import LayerNormStats, LinearPart, Precision, SoftmaxNorm
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.types import UnitRef, UserError
@@ -41,8 +44,9 @@ class NeuronContext(HarvestedUnit):
         sites = sorted({lk.source for lk in links if not lk.source.startswith("@")} | {self.site})
         captured: dict[str, torch.Tensor] = {}
         handles = []
-        if self.wiring.linear is not None:
-            handles.append(self.wiring.linear.register_forward_pre_hook(_capture(captured, "@input")))
+        feed = self.wiring.feed if self.wiring.feed is not None else self.wiring.linear
+        if feed is not None:
+            handles.append(feed.register_forward_pre_hook(_capture(captured, "@input")))
         unembed = getattr(self.adapter.module, "unembed", None)
         if isinstance(unembed, nn.Module):
             handles.append(unembed.register_forward_hook(lambda _m, _i, out: captured.__setitem__("@logits", out)))
@@ -73,16 +77,52 @@ class NeuronContext(HarvestedUnit):
         hints = [NeighbourHint(lk.label, g, self._read(acts, lk, p)) for g, links in groups for lk in links]  # type: ignore[arg-type]
         return hints + self.simple_probes(index)
 
+    @property
+    def precision(self) -> Precision:
+        """The precision of the cached (true) values: a float16 harvest rounds each one to float16."""
+        dtype = str(self.harvest.activations(self.site).dtype)
+        return "float16" if dtype == "float16" else "float32" if dtype == "float32" else "float64"
+
     def contributions(self, index: int) -> Contributions:
         wr = self.wiring
         if wr.linear is None or wr.act is None:
             raise UserError(f"level 3 needs a unit computed by a linear layer; {self.site} is not (try level 2)")
         w, p = self.harvest.example_location(index)
         x = self._forward(w)["@input"][p].astype(np.float64)
-        weights = wr.linear.weight[self.index].detach().double().numpy()
-        bias = float(wr.linear.bias[self.index].detach()) if wr.linear.bias is not None else 0.0
-        terms = tuple((label, float(c)) for label, c in zip(wr.input_labels, weights * x, strict=True))
-        return Contributions(terms, bias, wr.act)
+        i, labels = self.index, wr.input_labels
+        weight, bias = _matrix(wr.linear.weight), _vector(wr.linear.bias, wr.linear.weight.shape[0])
+        terms = tuple(zip(labels, (weight[i] * x).tolist(), strict=True))
+        up = softmax = layernorm = None
+        if wr.up is not None:
+            up_w, up_b = _matrix(wr.up.weight), _vector(wr.up.bias, wr.up.weight.shape[0])
+            up = LinearPart(tuple(zip(labels, (up_w[i] * x).tolist(), strict=True)), float(up_b[i]))
+        if wr.act in ("solu", "solu_ln"):
+            pre = weight @ x + bias  # [units]: the softmax and the LayerNorm run over the whole layer
+            log_z = float(np.logaddexp.reduce(pre))
+            softmax = SoftmaxNorm(log_z, len(pre))
+            if wr.act == "solu_ln" and wr.norm is not None:
+                layernorm = _layernorm(wr.norm, pre * np.exp(pre - log_z), i)
+        offset = float(_vector(wr.out_bias, weight.shape[0])[i])
+        return Contributions(terms, float(bias[i]), wr.act, up, softmax, layernorm, offset, self.precision)
+
+
+def _matrix(t: torch.Tensor) -> np.ndarray:
+    return t.detach().double().numpy()
+
+
+def _vector(t: torch.Tensor | None, n: int) -> np.ndarray:
+    return np.zeros(n) if t is None else t.detach().double().numpy().reshape(-1)
+
+
+def _layernorm(norm: nn.Module, mid: np.ndarray, i: int) -> LayerNormStats:
+    """Unit ``i``'s view of a LayerNorm (torch's ``weight``/``bias`` or TransformerLens' ``w``/``b``) over ``mid``."""
+    gain = getattr(norm, "weight", getattr(norm, "w", None))
+    shift = getattr(norm, "bias", getattr(norm, "b", None))
+    mean = float(mid.mean())
+    std = float(np.sqrt(np.mean((mid - mean) ** 2) + float(getattr(norm, "eps", 1e-5))))
+    g = float(_vector(gain, 1)[i]) if gain is not None else 1.0
+    b = float(_vector(shift, 1)[i]) if shift is not None else 0.0
+    return LayerNormStats(mean, std, g, b)
 
 
 def _capture(store: dict[str, torch.Tensor], key: str) -> Callable[..., None]:

@@ -11,7 +11,12 @@ A read-out turns the site's activation vector ``a`` into one number::
   bias = b_enc[j], relu.
 
 Values on every harvested example come from the activation cache (vectorised, float64), and level-3
-contributions use the same cached activations, so ``act(Σ terms + bias)`` reproduces the value exactly.
+contributions use the same cached activations, so ``act(Σ terms + bias)`` reproduces the value exactly: the
+cache's float16 rounding is in the inputs both see, and the value itself is never stored rounded (precision
+``float64``).
+
+Level 2 never lists a read-out equal to the unit's own (|cosine| of the weights > :data:`SAME_READOUT`): a
+direction saved twice, or a probe equal to a direction, would otherwise show the answer as a neighbour.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.units.base import HarvestedUnit
 
 N_UPSTREAM = 5
+SAME_READOUT = 0.999  # |cosine| above which two read-outs count as the same one
 CHUNK = 1 << 16
 Act = Literal["identity", "relu"]
 
@@ -109,7 +115,8 @@ class ReadoutContext(HarvestedUnit):
             raise UserError(
                 f"{readout.ref.id} reads {readout.width} numbers but {self.site} has {harvest.width(self.site)} units"
             )
-        self.readout, self.siblings = readout, tuple(siblings)
+        self.readout = readout
+        self.siblings = tuple(s for s in siblings if not same_direction(s.weight, readout.weight))
         self.ref = readout.ref
         self.values = readout(harvest.activations(self.site)).reshape(-1)
 
@@ -123,8 +130,11 @@ class ReadoutContext(HarvestedUnit):
 
     @cached_property
     def upstream(self) -> list[int]:
-        """The site units with the largest |weight| (ties: lower index first)."""
-        return [int(k) for k in np.argsort(-np.abs(self.readout.weight), kind="stable")[:N_UPSTREAM]]
+        """The site units with the largest |weight| (ties: lower index first); not a unit the read-out only
+        rescales (a direction along one unit would show the answer)."""
+        w = self.readout.weight
+        order = [int(k) for k in np.argsort(-np.abs(w), kind="stable")[:N_UPSTREAM]]
+        return [k for k in order if not same_direction(np.eye(1, w.size, k)[0], w)]
 
     def neighbours(self, index: int) -> Sequence[NeighbourHint]:
         row = self._row(index)
@@ -142,4 +152,12 @@ class ReadoutContext(HarvestedUnit):
             x = x - r.shift
             labels = [f"{self.site}#{k} − {r.shift_label}" for k in range(r.width)]
         terms = tuple(zip(labels, (r.weight * x).tolist(), strict=True))
-        return Contributions(terms, r.bias, r.act)
+        return Contributions(terms, r.bias, r.act, precision="float64")
+
+
+def same_direction(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two read-out weight vectors are the same up to scale and sign (|cosine| > SAME_READOUT)."""
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if a.shape != b.shape or na == 0.0 or nb == 0.0:
+        return False
+    return abs(float(a @ b)) / (na * nb) > SAME_READOUT

@@ -8,6 +8,7 @@ stream: W_in of one layer times W_out of another, with the LayerNorm gain folded
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.sites import Site
+from mirrorneuron.models.taps import conv_view
 from mirrorneuron.models.transformer import TinyTransformer
 from mirrorneuron.models.vision import DigitsCNN, DigitsMLP
 
@@ -33,8 +35,12 @@ class Link:
 
 @dataclass
 class Wiring:
-    linear: nn.Linear | None  # the layer whose output (through ``act``) is the unit
+    linear: Any | None  # the layer whose output (through ``act``) is the unit: ``weight`` [units, in], ``bias``
     act: str | None
+    up: Any | None = None  # a gated MLP's up projection of the same input (``act(gate) · up``)
+    out_bias: torch.Tensor | None = None  # added after the nonlinearity (TransformerLens' gated ``b_in``)
+    norm: nn.Module | None = None  # SoLU's LayerNorm over the layer (``solu_ln``)
+    feed: nn.Module | None = None  # the module whose input the weights multiply (default: ``linear``)
     input_labels: list[str] = field(default_factory=list)
     upstream: list[Link] = field(default_factory=list)
     same_layer: list[Link] = field(default_factory=list)
@@ -62,18 +68,23 @@ def _same_layer(harvest: Harvest, site: str, index: int) -> list[Link]:
     return [Link(f"{site}#{j} (r={corr[j]:+.2f})", site, j) for j in _top(corr, N_SAME)]
 
 
-def _input_labels(adapter: TorchAdapter, model: nn.Module, site: str, linear: nn.Linear) -> list[str]:
+def _input_labels(adapter: TorchAdapter, model: nn.Module, site: str, linear: Any) -> list[str]:
     d_in = linear.in_features
     if isinstance(model, TinyTransformer):
         return [f"resid[{k}]" for k in range(d_in)]
-    if isinstance(model, DigitsMLP):
-        layer = int(site.split(".")[1])
-        if layer == 0:
-            side = model.cfg.image_size
+    if isinstance(model, DigitsMLP | DigitsCNN):
+        side = model.cfg.image_size
+        if site in ("layers.0.post", "layers.0.pre", "conv.0.post"):
             return [f"pixel ({k // side},{k % side})" for k in range(d_in)]
-        return [f"layers.{layer - 1}.post#{k}" for k in range(d_in)]
-    if isinstance(model, DigitsCNN):
-        return [f"pooled conv.1 ch{k // 16} ({k % 16 // 4},{k % 4})" for k in range(d_in)]
+        if isinstance(model, DigitsMLP):
+            below = int(site.split(".")[1]) - 1 if site.startswith("layers.") else len(model.layers) - 1
+            return [f"layers.{below}.post#{k}" for k in range(d_in)]
+        if site == "conv.1.post":
+            return [f"conv.0 ch{k // side**2} ({k % side**2 // side},{k % side})" for k in range(d_in)]
+        if site == "logits":
+            return [f"fc.post#{k}" for k in range(d_in)]
+        half = side // 2
+        return [f"pooled conv.1 ch{k // half**2} ({k % half**2 // half},{k % half})" for k in range(d_in)]
     return [f"input[{k}]" for k in range(d_in)]
 
 
@@ -126,6 +137,14 @@ def wiring(adapter: TorchAdapter, harvest: Harvest, site: str, index: int) -> Wi
     w = Wiring(linear, site_mod.act, same_layer=_same_layer(harvest, site, index))
     if linear is None:
         return w
+    if isinstance(linear, nn.Conv2d) and isinstance(model, DigitsCNN):
+        side = model.cfg.image_size  # the digits CNN's convs keep the image size (padding 1)
+        w.linear, w.feed = conv_view(linear, side, side), linear
+        linear = w.linear
+    w.up, w.out_bias = getattr(linear, "up", None), getattr(linear, "out_bias", None)
+    if site_mod.act == "solu_ln":
+        norm = getattr(linear, "norm", None)
+        w.norm = norm if norm is not None else getattr(parent, "ln", None)
     w.input_labels = _input_labels(adapter, model, site, linear)
     with torch.no_grad():
         if isinstance(model, TinyTransformer) and site.endswith("mlp.post"):

@@ -69,11 +69,37 @@ class NeighbourOut(Strict):
     value: float
 
 
+class LinearPartOut(Strict):
+    terms: list[tuple[str, float]]
+    bias: float
+
+
+class SoftmaxOut(Strict):
+    log_z: float
+    units: int
+
+
+class LayerNormOut(Strict):
+    mean: float
+    std: float
+    gain: float
+    bias: float
+
+
 class ContributionsOut(Strict):
+    """Level 3: the parts the value follows from (``formula`` says how); ``exact`` False = "3 · approximate"."""
+
     terms: list[tuple[str, float]]
     bias: float
     nonlinearity: str
     elementwise: bool
+    up: LinearPartOut | None = None
+    softmax: SoftmaxOut | None = None
+    layernorm: LayerNormOut | None = None
+    offset: float = 0.0
+    precision: Literal["float16", "float32", "float64"] = "float64"
+    exact: bool = True
+    formula: str = ""
 
 
 class HintsOut(Strict):

@@ -94,20 +94,34 @@ function renderHints(h) {
     const maxAbs = Math.max(...h.neighbours.map((n) => Math.abs(n.value)), 1e-9);
     box.append(table(["group", "unit / probe", "value"], h.neighbours.map((n) => [n.group, n.label, bar(n.value, maxAbs)])));
   }
-  if (h.contributions) {
-    const c = h.contributions;
-    const terms = [...c.terms].sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
-    const top = terms.slice(0, 12);
-    const rest = terms.slice(12).reduce((s, t) => s + t[1], 0);
-    const pre = terms.reduce((s, t) => s + t[1], 0) + c.bias;
-    box.append(el("h4", {}, `Weight × input (value = ${c.nonlinearity}(Σ + bias))`));
-    const maxAbs = Math.max(...top.map((t) => Math.abs(t[1])), Math.abs(c.bias), 1e-9);
-    const rows = top.map((t) => [t[0], bar(t[1], maxAbs)]);
-    if (terms.length > 12) rows.push([`other (${terms.length - 12} terms)`, bar(rest, maxAbs)]);
-    rows.push(["bias", bar(c.bias, maxAbs)]);
-    rows.push(["Σ + bias (pre-activation)", bar(pre, maxAbs)]);
-    box.append(table(["input", "contribution"], rows));
+  if (h.contributions) renderContributions(box, h.contributions);
+}
+
+// Level 3: each part's largest terms (the rest lumped), its bias and sum; then what the formula needs
+// beyond the terms (SoLU's softmax normaliser, the LayerNorm, an offset); the heading gives the formula.
+function renderContributions(box, c) {
+  const sum = (ts) => ts.reduce((s, t) => s + t[1], 0);
+  const parts = [[c.up ? "gate" : "", c.terms, c.bias]];
+  if (c.up) parts.push(["up", c.up.terms, c.up.bias]);
+  const level = c.exact ? "Level 3" : "Level 3 · approximate";
+  box.append(el("h4", {}, `${level}: weight × input — value = ${c.formula}`));
+  const top = parts.map(([, ts]) => [...ts].sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])).slice(0, 12));
+  const maxAbs = Math.max(...top.flat().map((t) => Math.abs(t[1])), ...parts.map((p) => Math.abs(p[2])), 1e-9);
+  const rows = [];
+  parts.forEach(([name, terms, bias], i) => {
+    const pre = name ? `${name}: ` : "";
+    top[i].forEach((t) => rows.push([pre + t[0], bar(t[1], maxAbs)]));
+    if (terms.length > 12) rows.push([`${pre}other (${terms.length - 12} terms)`, bar(sum(terms) - sum(top[i]), maxAbs)]);
+    rows.push([`${name || ""} bias`.trim(), bar(bias, maxAbs)]);
+    rows.push([`${name || "pre-activation"} = Σ + bias`, bar(sum(terms) + bias, maxAbs)]);
+  });
+  if (c.softmax) rows.push([`log_z (softmax normaliser, ${c.softmax.units} units)`, fmt(c.softmax.log_z, 4)]);
+  if (c.layernorm) {
+    for (const k of ["mean", "std", "gain", "bias"]) rows.push([`LayerNorm ${k}`, fmt(c.layernorm[k], 4)]);
   }
+  if (c.offset) rows.push(["offset (after the nonlinearity)", fmt(c.offset, 4)]);
+  box.append(table(["input", "contribution"], rows));
+  if (c.precision !== "float64") box.append(el("p", { class: "stats" }, `The true value is stored as ${c.precision}.`));
 }
 
 // --- rounds --------------------------------------------------------------------------------------------
