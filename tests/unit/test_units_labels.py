@@ -63,7 +63,7 @@ def test_unit_ids_of_a_model_may_be_short(text: str, expected: UnitRef) -> None:
 
 
 def test_short_ids_need_the_model_and_full_ids_must_match_it() -> None:
-    with pytest.raises(UserError, match="bad unit id 'blocks.0.mlp.post/17'"):
+    with pytest.raises(UserError, match=r"bad unit id 'blocks\.0\.mlp\.post/17'"):
         UnitRef.parse("blocks.0.mlp.post/17")
     with pytest.raises(UserError, match="belongs to model other, not m"):
         UnitRef.parse("other/s/neuron/1", "m")
