@@ -82,6 +82,22 @@ def test_a_planted_cycle_is_found() -> None:
     assert any("mirrorneuron.types" in c and "mirrorneuron.web.unitcache" in c for c in cycles(g))
 
 
+def squashed(g: grimp.ImportGraph) -> grimp.ImportGraph:
+    """``g`` with every subpackage of mirrorneuron squashed into one node (the package-level graph)."""
+    for m in sorted(g.find_children("mirrorneuron")):
+        if g.find_children(m):
+            g.squash_module(m)
+    return g
+
+
+def test_the_packages_do_not_import_each_other_in_a_circle() -> None:
+    assert cycles(squashed(graph())) == []
+    g = graph()
+    # no module cycle (units.poly imports nothing of harvest), but a package cycle (units → harvest already)
+    g.add_import(importer="mirrorneuron.harvest.stats", imported="mirrorneuron.units.poly")
+    assert cycles(g) == [] and cycles(squashed(g)) == [["mirrorneuron.harvest", "mirrorneuron.units"]]
+
+
 def contracts() -> dict[str, Contract]:
     config = tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]
     session = {"root_packages": [config["root_package"]], "include_external_packages": True}
