@@ -140,7 +140,7 @@ def zoo_train(
 def harvest_cmd(
     model: str,
     corpus: Annotated[
-        str, typer.Option(help="built-in corpus name (austen, digits) or a UTF-8 text file/folder (default: the model's)")
+        str, typer.Option(help="built-in corpus (austen, digits; default: the model's) or a UTF-8 text file/folder")
     ] = "",
     sites: Annotated[str, typer.Option(help="comma-separated sites (default: the neuron sites)")] = "",
     out: Annotated[
@@ -149,9 +149,11 @@ def harvest_cmd(
     max_windows: Annotated[
         int | None, typer.Option(help="windows spread over the corpus; 0 = all (default: 2000, real models fewer)")
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="windows per forward pass (default: the standard harvest's)")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="windows per forward pass (default: as in a game's harvest)")
+    ] = None,
     shard_windows: Annotated[
-        int | None, typer.Option(min=1, help="windows per shard, the unit of resumption (default: the standard harvest's)")
+        int | None, typer.Option(min=1, help="windows per shard, the unit of resumption (default: as a game's)")
     ] = None,
     force: Annotated[bool, typer.Option(help="overwrite an existing harvest folder")] = False,
 ) -> None:

@@ -24,6 +24,9 @@ class UnitRef:
     - ``tiny-gelu/blocks.1.resid.post/probe/capitalised`` (key = the probe's name),
     - ``tiny-gelu/blocks.1.resid.post/sae_feature/sae128:12`` (key = ``SAE_NAME:FEATURE``),
     - ``tiny-gelu/blocks.1.resid.post/direction/cap-minus-lower`` (key = the direction's name).
+
+    :meth:`parse` is the one parser of unit ids (CLI, web, library); given the model it also takes the short
+    forms ``SITE/INDEX`` (a neuron) and ``SITE/KIND/KEY``.
     """
 
     model: str
