@@ -6,9 +6,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -20,9 +19,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Column, Table
-from typer._click import (
-    exceptions as typer_click,  # typer ≥ 0.20 vendors click; its errors are its own classes
-)
 
 from mirrorneuron.cli_models import models_app
 from mirrorneuron.cli_units import directions_app, probes_app, sae_app, units_app
@@ -141,7 +137,9 @@ def zoo_train(
 @app.command("harvest")
 def harvest_cmd(
     model: str,
-    corpus: Annotated[str, typer.Option(help="built-in corpus name (austen, digits) or a UTF-8 text file/folder")] = "",
+    corpus: Annotated[
+        str, typer.Option(help="built-in corpus (austen, digits; default: the model's) or a UTF-8 text file/folder")
+    ] = "",
     sites: Annotated[str, typer.Option(help="comma-separated sites (default: the neuron sites)")] = "",
     out: Annotated[
         Path | None, typer.Option(help="harvest folder (default: $MIRRORNEURON_HOME/harvests/MODEL)")
@@ -149,22 +147,27 @@ def harvest_cmd(
     max_windows: Annotated[
         int | None, typer.Option(help="windows spread over the corpus; 0 = all (default: 2000, real models fewer)")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    shard_windows: Annotated[int, typer.Option(min=1, help="windows per shard (the unit of resumption)")] = 256,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="windows per forward pass (default: as in a game's harvest)")
+    ] = None,
+    shard_windows: Annotated[
+        int | None, typer.Option(min=1, help="windows per shard, the unit of resumption (default: as a game's)")
+    ] = None,
     force: Annotated[bool, typer.Option(help="overwrite an existing harvest folder")] = False,
 ) -> None:
-    """Stream a corpus through MODEL: per-unit stats, quantiles, top-k, random sample and an activation cache."""
-    from mirrorneuron.harvest.run import HarvestSpec, harvest
+    """Stream a corpus through MODEL: per-unit stats, quantiles, top-k, random sample and an activation cache.
+
+    With no options this is the harvest a game of MODEL makes on first use (and finds again)."""
+    from mirrorneuron.harvest.run import default_spec, harvest
     from mirrorneuron.models.loader import zoo_adapter
+    from mirrorneuron.units.data import default_harvest_dir
 
     adapter = zoo_adapter(model)
-    spec = HarvestSpec(
-        corpus=corpus or ("digits" if adapter.modality == "image" else "austen"),
-        sites=tuple(s.strip() for s in sites.split(",") if s.strip()),
-        max_windows=(adapter.default_windows or 2000) if max_windows is None else (max_windows or None),
-        batch_size=batch_size,
-        shard_windows=shard_windows,
-    )
+    given = {"corpus": corpus or None, "batch_size": batch_size, "shard_windows": shard_windows}
+    overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if max_windows is not None:
+        overrides["max_windows"] = max_windows or None  # 0 = all
+    spec = default_spec(adapter, sites=tuple(s.strip() for s in sites.split(",") if s.strip()), **overrides)
     target = out or default_harvest_dir(model)
     with progress_bar(f"harvesting {model}") as p:
         h = harvest(adapter, spec, target, lambda d, n: p.update(p.task_ids[0], completed=d, total=n), force=force)
@@ -172,10 +175,6 @@ def harvest_cmd(
         f"[green]harvest ready[/] {h.path}: {h.n_examples:,} examples × {sum(h.width(s) for s in h.sites):,} units "
         f"at {', '.join(h.sites)}"
     )
-
-
-def default_harvest_dir(model: str) -> Path:
-    return settings().harvest_dir / model
 
 
 @app.command("activations")
@@ -320,21 +319,25 @@ def main() -> None:
     """Entry point: user errors and bad arguments are one line on stderr and exit code 2, never a traceback."""
     err = Console(stderr=True)
     try:
-        app(standalone_mode=False)
-    except typer_click.NoArgsIsHelpError:
-        pass  # typer has printed the help
-    except (click.UsageError, typer_click.UsageError) as e:
-        err.print(f"error: {e.format_message()} (see --help)", markup=False, highlight=False, soft_wrap=True)
+        code = app(standalone_mode=False)  # returns the code of a typer.Exit (130 after Ctrl-C), else None
+    except typer.TyperException as e:  # typer's public base of its usage errors and the like
+        # A bare group (no_args_is_help) raises this one; typer tells it by name too, the class is private.
+        if type(e).__name__ == "NoArgsIsHelpError":
+            if e.format_message().strip():  # plain (non-rich) output: the help is the message
+                print(e.format_message())
+            return
+        hint = " (see --help)" if e.exit_code == 2 else ""  # usage errors
+        err.print(f"error: {e.format_message()}{hint}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except UserError as e:
         err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
-    except (click.Abort, typer_click.ClickException) as e:
-        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
+        code = 130
+    if code == 130:
         err.print("interrupted")
-        sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -121,13 +121,11 @@ def probes_list(model: str) -> None:
 
 @probes_app.command("concepts")
 def probes_concepts(modality: Annotated[str, typer.Option(help="text or image")] = "text") -> None:
-    """List the built-in concepts (labelers)."""
-    from mirrorneuron.units.labelers import lookup
+    """List the built-in concepts (labelers); spaCy's are listed whether or not spaCy is installed."""
+    from mirrorneuron.units.labelers import known, lookup
 
     if modality not in ("text", "image"):
         raise UserError("--modality must be text or image")
-    from mirrorneuron.units.labelers import known
-
     table = Table("concept", "kind", "meaning")
     for n in known(modality):  # type: ignore[arg-type]
         lab = lookup(n, modality)  # type: ignore[arg-type]

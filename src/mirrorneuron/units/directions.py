@@ -19,7 +19,7 @@ from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.units.concepts import canon, resolve_concept
-from mirrorneuron.units.open import Progress, site_data
+from mirrorneuron.units.data import Progress, site_data
 from mirrorneuron.units.readout import Readout, ReadoutContext
 from mirrorneuron.units.saved import check_name, list_vectors, load_vector, save_vector
 

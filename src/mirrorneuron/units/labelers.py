@@ -14,7 +14,8 @@ window start, which is all the model sees):
 - ``sentence_start``: the first token with a letter or digit after ``. ! ?`` or a line break
   (unknown before the window's first boundary);
 - ``position`` (numeric), ``token`` and ``prev_token`` (categorical: the stripped token string);
-- ``pos``, ``ent`` (categorical) and ``entity`` (binary) from spaCy's small English pipeline, if installed.
+- ``pos``, ``ent`` (categorical) and ``entity`` (binary) from spaCy's small English pipeline, if installed
+  (always listed; spaCy is loaded only when one of them is used).
 
 Built-in image concepts (the bundled 8×8 digits): ``digit`` (class, categorical), ``has_loop`` (classes
 0, 6, 8, 9 — 4 is left out because handwritten 4s are usually open at the top), ``thickness`` (ink
@@ -33,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mirrorneuron.types import Modality, UserError
+from mirrorneuron.units.spacy_labels import spacy_ent, spacy_entity, spacy_pos
 
 LabelKind = Literal["binary", "numeric", "categorical", "auto"]
 WindowsFn = Callable[[list[list[str]]], list[list[Any]]]  # many windows → a label per position of each
@@ -93,8 +95,6 @@ def _window(name: str, kind: LabelKind, description: str) -> Callable[[Callable[
 
 
 def lookup(name: str, modality: Modality) -> Labeler:
-    from mirrorneuron.units import spacy_labels  # noqa: F401  (registers pos / ent / entity)
-
     lab = _REGISTRY.get((modality, name)) or _REGISTRY.get(("any", name))
     if lab is None:
         raise UserError(
@@ -178,6 +178,12 @@ def _sentence_start(toks: list[str]) -> list[bool | None]:
             if any(c in ".!?\n" for c in t):
                 boundary = True
     return out
+
+
+# --- spaCy text labelers (spaCy itself is imported on first use) ---------------------------------------
+register(Labeler("pos", "text", "categorical", "spaCy part of speech (NOUN, VERB, PROPN, …)", spacy_pos))
+register(Labeler("ent", "text", "categorical", "spaCy entity type (PERSON, GPE, …; O outside)", spacy_ent))
+register(Labeler("entity", "text", "binary", "part of a spaCy named entity", spacy_entity))
 
 
 # --- built-in image labelers -------------------------------------------------------------------------

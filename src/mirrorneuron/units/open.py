@@ -1,124 +1,84 @@
-"""Opening units: the harvest a unit needs (made on first use) and a game context for any unit id."""
+"""Opening units: a game context for any unit id (through a registry of unit kinds), or a random lively neuron.
+
+Each kind module (neurons, probes, directions, SAE features) provides an opener; this module sits above them
+and fills :data:`KINDS`, so none of them imports it back.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from mirrorneuron.config import settings
 from mirrorneuron.harvest.cache import Harvest
-from mirrorneuron.harvest.run import HarvestSpec, default_sites, harvest
+from mirrorneuron.harvest.run import default_sites
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.units.base import HarvestedUnit
-from mirrorneuron.units.concepts import LabelData
 from mirrorneuron.units.context import NeuronContext
-
-Progress = Callable[[int, int], None]
-
-
-def _finished(path: Path) -> Harvest | None:
-    if (path / "manifest.json").exists():
-        try:
-            return Harvest(path)
-        except UserError:
-            return None  # incomplete: resume
-    return None
+from mirrorneuron.units.data import Progress, ensure_harvest
+from mirrorneuron.units.directions import direction_context
+from mirrorneuron.units.probes import probe_context
+from mirrorneuron.units.sae import load_sae, sae_feature_context
+from mirrorneuron.units.saved import load_vector
 
 
-def ensure_harvest(
-    adapter: TorchAdapter, out: Path | None = None, progress: Progress | None = None, sites: Sequence[str] = ()
-) -> Harvest:
-    """A harvest of the model that holds ``sites`` (default: the neuron sites), made (or resumed) on first use.
-
-    The default harvest (``$MIRRORNEURON_HOME/harvests/MODEL``) holds the neuron sites. Other sites (the
-    residual stream, for probes and SAEs) get their own harvest ``MODEL@SITE+SITE`` over the same windows, so
-    example indices agree across all harvests of a model. An explicit ``out`` that lacks a site is an error.
-    """
-    wanted = list(dict.fromkeys(sites))
-    for s in wanted:
-        adapter.width(s)  # unknown site → UserError
-    extra = [s for s in wanted if s not in default_sites(adapter)]
-    if out is None and extra:
-        target, spec_sites = settings().harvest_dir / f"{adapter.name}@{'+'.join(extra)}", tuple(extra)
-    else:
-        target = out or settings().harvest_dir / adapter.name
-        spec_sites = tuple(default_sites(adapter) + extra) if extra else ()
-    done = _finished(target)
-    if done is not None:
-        missing = [s for s in wanted if s not in done.sites]
-        if missing:
-            raise UserError(
-                f"harvest at {target} lacks site(s) {', '.join(missing)}; harvest them with "
-                f"`mirrorneuron harvest {adapter.name} --sites {','.join(wanted)} --out OTHER_FOLDER`"
-            )
-        return done
-    image = adapter.modality == "image"
-    spec = HarvestSpec(corpus="digits" if image else "austen", sites=spec_sites, max_windows=None if image else (adapter.default_windows or 2000))
-    return harvest(adapter, spec, target, progress)
+class UnitKind(NamedTuple):
+    open: Callable[[Harvest, TorchAdapter, UnitRef], HarvestedUnit]  # the game context on a harvest
+    check_saved: Callable[[UnitRef], None]  # UserError unless the unit exists on disk (cheap, no harvest)
 
 
-def site_data(
-    model: str, site: str, harvest_: Harvest | Path | None = None, progress: Progress | None = None
-) -> tuple[TorchAdapter, Harvest, LabelData]:
-    """The adapter, a harvest holding ``site`` and the label data, for training probes/SAEs and adding directions."""
-    adapter = zoo_adapter(model)
-    adapter.width(site)
-    if isinstance(harvest_, Harvest):
-        h = harvest_
-        if h.model != model:
-            raise UserError(f"harvest at {h.path} is of model {h.model!r}, not {model!r}")
-        h.width(site)
-    else:
-        h = ensure_harvest(adapter, harvest_, progress, [site])
-    return adapter, h, LabelData(h, vocab_of(adapter))
+def _neuron(h: Harvest, adapter: TorchAdapter, ref: UnitRef) -> HarvestedUnit:
+    return NeuronContext(h, adapter, ref.site, ref.index)
 
 
-def vocab_of(adapter: TorchAdapter) -> np.ndarray | None:
-    """Every token id's string (text models), or None."""
-    if adapter.tokenizer is None:
-        return None
-    return np.array(adapter.tokens(list(range(adapter.tokenizer.get_vocab_size()))), dtype=object)
+def _vector_saved(ref: UnitRef) -> None:
+    load_vector(ref.model, ref.site, ref.kind, ref.key)
 
 
-def parse_unit(model: str, unit: str) -> UnitRef:
-    """A full id ``MODEL/SITE/KIND/KEY``, or a short ``SITE/INDEX`` (neuron) / ``SITE/KIND/KEY`` of ``model``."""
-    parts = unit.strip().split("/")
-    if len(parts) == 2:
-        unit = f"{model}/{parts[0]}/neuron/{parts[1]}"
-    elif len(parts) == 3:
-        unit = f"{model}/{unit.strip()}"
-    ref = UnitRef.parse(unit)
-    if ref.model != model:
-        raise UserError(f"unit {unit} belongs to model {ref.model}, not {model}")
-    return ref
+def _sae_feature_saved(ref: UnitRef) -> None:
+    name, _, j = ref.key.rpartition(":")
+    load_sae(ref.model, ref.site, name).feature(int(j))
+
+
+KINDS: dict[str, UnitKind] = {
+    "neuron": UnitKind(_neuron, lambda ref: None),  # neurons always exist; the index is checked on opening
+    "probe": UnitKind(probe_context, _vector_saved),
+    "direction": UnitKind(direction_context, _vector_saved),
+    "sae_feature": UnitKind(sae_feature_context, _sae_feature_saved),
+}
+
+
+def _kind(ref: UnitRef) -> UnitKind:
+    kind = KINDS.get(ref.kind)
+    if kind is None:
+        raise UserError(f"unit {ref.id}: unknown kind {ref.kind!r}; choose one of {', '.join(KINDS)}")
+    return kind
 
 
 def unit_context(adapter: TorchAdapter, h: Harvest, ref: UnitRef) -> HarvestedUnit:
     """The game context of any unit kind on harvest ``h`` (probes, directions and SAEs are loaded from disk)."""
-    from mirrorneuron.units.directions import direction_context
-    from mirrorneuron.units.probes import probe_context
-    from mirrorneuron.units.sae import sae_feature_context
-
-    if ref.kind == "neuron":
-        return NeuronContext(h, adapter, ref.site, ref.index)
-    opener = {"probe": probe_context, "direction": direction_context, "sae_feature": sae_feature_context}[ref.kind]
-    return opener(h, adapter, ref)
+    return _kind(ref).open(h, adapter, ref)
 
 
 def check_saved(ref: UnitRef) -> None:
     """UserError unless the probe, direction or SAE feature ``ref`` names is saved (neurons always exist)."""
-    from mirrorneuron.units.sae import load_sae
-    from mirrorneuron.units.saved import load_vector
+    _kind(ref).check_saved(ref)
 
-    if ref.kind in ("probe", "direction"):
-        load_vector(ref.model, ref.site, ref.kind, ref.key)
-    elif ref.kind == "sae_feature":
-        name, _, j = ref.key.rpartition(":")
-        load_sae(ref.model, ref.site, name).feature(int(j))
+
+def lively_unit(adapter: TorchAdapter, h: Harvest, rng: np.random.Generator) -> UnitRef:
+    """A random neuron at a random neuron site of ``h`` that is not near-dead (the quarter of the site's
+    units with the narrowest activation range is skipped)."""
+    sites = [s for s in default_sites(adapter) if s in h.sites] or h.sites
+    site = sites[int(rng.integers(len(sites)))]
+    q = h.stats(site)["quantiles"]
+    spread = q[:, -1] - q[:, 0]
+    lively = np.flatnonzero(spread > np.quantile(spread, 0.25))
+    index = int(rng.choice(lively)) if len(lively) else int(rng.integers(h.width(site)))
+    return UnitRef(adapter.name, site, "neuron", index)
 
 
 def open_unit(
@@ -128,18 +88,13 @@ def open_unit(
     harvest_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> HarvestedUnit:
-    """Open a unit of ``model`` by id (any kind; see :func:`parse_unit`), or a random lively neuron."""
+    """Open a unit of ``model`` by id (any kind, full or short; see :meth:`UnitRef.parse`), or a random
+    lively neuron (see :func:`lively_unit`)."""
     adapter = zoo_adapter(model)
     if unit:
-        ref = parse_unit(model, unit)
+        ref = UnitRef.parse(unit, model)
         check_saved(ref)  # a missing probe / SAE / direction fails before any harvesting
         sites = [] if ref.kind == "neuron" else [ref.site]
         return unit_context(adapter, ensure_harvest(adapter, harvest_dir, progress, sites), ref)
     h = ensure_harvest(adapter, harvest_dir, progress)
-    rng = np.random.default_rng(seed)
-    sites = [s for s in default_sites(adapter) if s in h.sites] or h.sites
-    site = sites[int(rng.integers(len(sites)))]
-    spread = h.stats(site)["quantiles"][:, -1] - h.stats(site)["quantiles"][:, 0]
-    lively = np.flatnonzero(spread > np.quantile(spread, 0.25))  # skip near-dead units
-    index = int(rng.choice(lively)) if len(lively) else int(rng.integers(h.width(site)))
-    return NeuronContext(h, adapter, site, index)
+    return unit_context(adapter, h, lively_unit(adapter, h, np.random.default_rng(seed)))

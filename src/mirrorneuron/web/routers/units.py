@@ -8,18 +8,18 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mirrorneuron.store import repo
+from mirrorneuron.types import UnitRef
 from mirrorneuron.web.deps import AppState, MaybePlayer, PlayerId, State
 from mirrorneuron.web.routers.common import R404, or_404
 from mirrorneuron.web.schemas.units import UnitOut
 from mirrorneuron.web.services.players import has_open_game
 from mirrorneuron.web.services.unitpage import build_unit_page, personalise
-from mirrorneuron.web.unitcache import parse_unit_id
 
 router = APIRouter(tags=["units"], responses=R404)
 
 
 async def unit_view(state: AppState, unit_id: str, player: str | None) -> UnitOut:
-    unit_id = or_404(lambda: parse_unit_id(unit_id).id)
+    unit_id = or_404(lambda: UnitRef.parse(unit_id).id)
     page = state.unit_pages.get(unit_id)
     if page is None:
         built = await run_in_threadpool(or_404, lambda: build_unit_page(state.units, unit_id, state.settings.bot_rounds))
