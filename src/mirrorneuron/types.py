@@ -43,10 +43,15 @@ class UnitRef:
     @property
     def index(self) -> int:
         """The integer index of a neuron (or the feature number of an SAE feature)."""
-        tail = self.key.rsplit(":", 1)[-1]
-        if not tail.isdigit():
+        if self.stored_index < 0:
             raise UserError(f"unit {self.id} has no integer index")
-        return int(tail)
+        return self.stored_index
+
+    @property
+    def stored_index(self) -> int:
+        """The integer index the gameplay store keeps: :attr:`index`, or -1 for named probes and directions."""
+        tail = self.key.rsplit(":", 1)[-1]
+        return int(tail) if tail.isdigit() else -1
 
     @property
     def id(self) -> str:

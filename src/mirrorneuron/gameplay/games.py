@@ -12,18 +12,9 @@ from sqlalchemy.orm import Session
 
 from mirrorneuron.game import Draws, Level, RoundSet, SamplingPlan, draw_examples, rounds_from
 from mirrorneuron.store import repo
-from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.units import HarvestedUnit
 
 DESIGNS = ("casual", "between", "within", "bots")
-
-
-def unit_index(ref: UnitRef) -> int:
-    """The integer index the store keeps for a unit (neurons, SAE features; -1 for named probes/directions)."""
-    try:
-        return ref.index
-    except UserError:
-        return -1
 
 
 def seen_examples(ctx: HarvestedUnit, shown: Sequence[tuple[str, int, int]], level: int = 0) -> np.ndarray:
@@ -102,7 +93,7 @@ def store_game(
     ctx = game.ctx
     repo.ensure_model(s, ctx.adapter.name, ctx.modality, ctx.adapter.checksum)
     ref = ctx.ref
-    repo.ensure_unit(s, ref.id, ref.model, ref.site, ref.kind, unit_index(ref), game.rounds.stats.to_dict())
+    repo.ensure_unit(s, ref.id, ref.model, ref.site, ref.kind, ref.stored_index, game.rounds.stats.to_dict())
     repo.ensure_examples(
         s,
         ctx.adapter.name,

@@ -16,16 +16,8 @@ import numpy as np
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
-from mirrorneuron.types import UnitRef, UserError
+from mirrorneuron.types import UnitRef
 from mirrorneuron.units import HarvestedUnit, ensure_harvest, lively_unit, unit_context
-
-
-def unit_index(ref: UnitRef) -> int:
-    """The integer index the store keeps for a unit (neurons, SAE features; -1 for named probes/directions)."""
-    try:
-        return ref.index
-    except UserError:
-        return -1
 
 
 class UnitCache:
