@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from mirrorneuron.game import UnitContext, make_rounds
+from mirrorneuron.game import Draw, SamplingPlan, UnitContext, draw_examples, rounds_from
 
 REL, FLOOR, EXACT_SHARE = 1e-3, 1e-3, 0.9
 N_ROUNDS = 10
@@ -56,9 +57,14 @@ def recompute(c: dict[str, Any], skip: frozenset[str] = frozenset()) -> float:
 
 
 def level3_cases(ctx: UnitContext, n: int = N_ROUNDS) -> list[Case]:
-    """(payload read back from JSON, truth, scale) for ``n`` level-3 rounds of ``ctx``."""
+    """(payload read back from JSON, truth, scale) for level-3 rounds on ``n`` random askable examples of ``ctx``
+    (several games' worth: a game asks one example per window, and the tests' harvests have few windows)."""
+    base = draw_examples(ctx, 0)
+    ask = np.flatnonzero(~base.training)
+    pick = np.random.default_rng(0).choice(ask, min(n, ask.size), replace=False)
+    items = replace(base, draws=tuple(Draw(int(i), "random", 1.0) for i in pick))
     out = []
-    for r in make_rounds(ctx, 3, n, seed=0).rounds:
+    for r in rounds_from(ctx, 3, items, SamplingPlan(), 0).rounds:
         d = json.loads(json.dumps(r.to_dict()))
         assert "value" not in d and "actual" not in d  # the round itself never carries the answer
         out.append((d["hints"]["contributions"], float(ctx.values[r.index]), float(d["hints"]["stats"]["scale"])))
