@@ -194,3 +194,16 @@ def study_progress(s: Session, study_id: str) -> dict[str, Any]:
         "target_guesses_per_player": config.rounds_per_unit * len(config.units) * len(config.levels),
         "cells": cells,
     }
+
+
+def close_study(s: Session, study_id: str) -> Study:
+    """Close the study (its units unlock; closing again keeps the first time). NotFound if there is none."""
+    study = s.get(Study, study_id)
+    if study is None:
+        raise NotFound(f"no study {study_id!r}")
+    if study.closed_at is None:
+        from mirrorneuron.store.models import utcnow  # here, so this hunk stays apart from the file's imports
+
+        study.closed_at = utcnow()
+        s.flush()
+    return study
