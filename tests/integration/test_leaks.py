@@ -9,6 +9,7 @@ negligible odds. Everything is seeded, so the walk is the same on every run.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,15 +24,20 @@ from leak_walker import Client, Create, Secrets, WalkResult, assert_no_leak, rou
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mirrorneuron.game import make_rounds
 from mirrorneuron.store import repo
 from mirrorneuron.store.db import make_engine, session_factory
+from mirrorneuron.units.base import CONTEXT_AFTER, CONTEXT_BEFORE
 from mirrorneuron.units.directions import add_direction
+from mirrorneuron.web.services.games import plan_for
 
 web_home, isolated_home, db_url, app = fx.web_home, fx.isolated_home, fx.db_url, fx.app
 
 MODEL, SITE, NAME = "tiny-gelu", "blocks.1.resid.post", "leakdir"
 UNIT = f"{MODEL}/{SITE}/direction/{NAME}"
 ROUNDS = 2
+SAMPLING = {"top": 0.5, "bins": 0.5, "random": 0.0}
+HARD_SEEDS = {True: 93, False: 37}  # study seeds whose rounds hold a hard case (see hard_case)
 TEXT = "It is a truth universally acknowledged"
 SKIP_POSTS: dict[str, str] = {
     "/api/rounds/{round_id}/guess": "answers a round: the test guesses itself, after each walk",
@@ -44,7 +50,7 @@ SKIP_POSTS: dict[str, str] = {
 SKIP_POSTS_ROUTES = [("POST", p) for p in SKIP_POSTS]
 
 
-def study_config(feedback: bool) -> dict[str, Any]:
+def study_config(feedback: bool, seed: int = 3) -> dict[str, Any]:
     return {
         "name": f"leak walk, feedback {'on' if feedback else 'off'}",
         "units": [UNIT],
@@ -52,15 +58,30 @@ def study_config(feedback: bool) -> dict[str, Any]:
         "rounds_per_unit": ROUNDS,
         "feedback": feedback,
         "practice_rounds": 0,
-        "sampling": {"top": 0.5, "bins": 0.5, "random": 0.0},
-        "seed": 3,
+        "sampling": SAMPLING,
+        "seed": seed,
     }
 
 
+def hard_case(app: FastAPI, feedback: bool, seed: int) -> bool:
+    """Whether the study seed's rounds hold a known hard case: with feedback, two rounds in one window (a
+    reveal shades the window's tokens with their values); without, the unit's argmax (level 0 shows ``max``).
+    (HARD_SEEDS were found by trying seeds 0, 1, 2, … with this check.)"""
+    ctx = app.state.mn.units.context(UNIT)
+    picked = [r.index for r in make_rounds(ctx, 0, ROUNDS, plan=plan_for(SAMPLING, seed)).rounds]
+    if not feedback:
+        return int(np.argmax(ctx.values)) in picked
+    where = [ctx.harvest.example_location(i) for i in picked]
+    return any(
+        w1 == w2 and -CONTEXT_BEFORE <= p2 - p1 <= CONTEXT_AFTER
+        for (w1, p1), (w2, p2) in itertools.permutations(where, 2)
+    )
+
+
 def creates() -> dict[str, Create]:
-    """What a player can create, as the walker sends it: a game on the unit at every level (two seeds), a
+    """What a player can create, as the walker sends it: a game on the unit at every level, a
     copycat study (JSON and the form), joining the study (JSON and the form)."""
-    games = [{"unit": UNIT, "level": lv, "rounds": ROUNDS, "seed": seed} for lv in range(4) for seed in (0, 3)]
+    games = [{"unit": UNIT, "level": lv, "rounds": ROUNDS, "seed": 0} for lv in range(4)]
     study = {**study_config(True), "name": "a copycat study"}
     return {
         "/api/games": Create(games),
@@ -91,8 +112,9 @@ def truths(db_url: str, game_ids: list[str]) -> dict[str, tuple[str, float]]:
 
 
 class Study:
-    def __init__(self, owner: Client, feedback: bool) -> None:
-        r = owner.client.post("/api/studies", json=study_config(feedback), headers={"X-CSRF-Token": owner.csrf})
+    def __init__(self, owner: Client, feedback: bool, seed: int = 3) -> None:
+        config = study_config(feedback, seed)
+        r = owner.client.post("/api/studies", json=config, headers={"X-CSRF-Token": owner.csrf})
         assert r.status_code == 201, r.text
         self.id: str = r.json()["study_id"]
 
@@ -108,7 +130,8 @@ def play_and_walk(app: FastAPI, db_url: str, feedback: bool) -> Iterator[WalkRes
     creates what a player can create (a game on the unit, a copycat study, joining), as each client."""
     owner, a, b = Client.player("owner", app), Client.player("A", app), Client.player("B", app)
     anonymous = Client("no cookie", TestClient(app), anonymous=True)
-    study = Study(owner, feedback)
+    assert hard_case(app, feedback, HARD_SEEDS[feedback]), "the harvest changed: find new HARD_SEEDS"
+    study = Study(owner, feedback, HARD_SEEDS[feedback])
     games, b_games = study.join(a), study.join(b)
     secret = truths(db_url, games)
     answered: set[str] = set()
