@@ -18,6 +18,7 @@ pick units whose values are spread far wider than 0.001 (chance coincidences the
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import pyarrow.parquet as pq
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
@@ -88,7 +90,7 @@ class WalkResult:
     hits: list[Hit] = field(default_factory=list)
     requests: list[tuple[str, str, str, int]] = field(default_factory=list)  # who, method, url, status
     routes: set[tuple[str, str]] = field(default_factory=set)  # (method, path template) walked
-    unscanned: list[str] = field(default_factory=list)  # binary bodies (e.g. Parquet) not searched
+    unscanned: list[str] = field(default_factory=list)  # bodies of another kind, not searched
 
 
 # --- matching ---------------------------------------------------------------------------------------------
@@ -140,6 +142,8 @@ def response_hits(r: Any, secrets: Secrets) -> tuple[list[tuple[str, str]], bool
         found += list(secrets.json(r.json()))
     elif kind.startswith("text/"):
         found += [("body", raw) for raw in secrets.text(r.text)]
+    elif "parquet" in kind:  # a study export: every cell
+        found += list(secrets.json(pq.read_table(io.BytesIO(r.content)).to_pylist(), "parquet"))
     else:
         return found, True
     return found, False
@@ -264,7 +268,7 @@ def walk(
     ``page_query``: query values also sent to each HTML page without path parameters (such pages read some
     straight from the request: ``/custom?unit=``, ``/?unit=``)."""
     result, wanted = WalkResult(), Secrets(secrets)
-    spec = clients[0].send("GET", "/api/openapi.json").json()
+    spec = clients[0].send("GET", app.openapi_url or "/api/openapi.json").json()  # as served
     every = routes(app, spec)
     posts = {r.path for r in every if r.method == "POST"}
     unclassified = posts - set(creates) - set(skip_posts)

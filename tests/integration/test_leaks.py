@@ -176,6 +176,7 @@ def test_no_route_serves_an_unanswered_rounds_truth(app: FastAPI, db_url: str, d
         if n == 1:  # the first walk reached every route (and created what a player can create)
             every = {(r.method, r.path) for r in routes(app, app.openapi())}
             assert every - result.routes == set(SKIP_POSTS_ROUTES)
+        assert result.unscanned == []  # every body was searched (JSON, HTML, CSV, Parquet)
         try:
             assert_no_leak(result, f"walk {n} (before guess {n})")
         except AssertionError as e:
@@ -251,3 +252,17 @@ def test_matching_rule_is_the_displayed_precision() -> None:
     assert list(s.text("range-2.226, x−2.23, 2.226, blocks.1.resid, id 1e3")) == ["-2.226", "-2.23"]
     body = {"a": [{"b": 1234.568}], "c": "w=-2.23", "d": True, "e": 1234}
     assert list(s.json(body)) == [("$.a[0].b", "1234.568"), ("$.c", "-2.23")]
+
+
+def test_the_walker_refuses_routes_it_cannot_cover() -> None:
+    """A new POST route nobody classified, or a path parameter without ids, stops the walk (no silent skip)."""
+    tiny = FastAPI()
+    tiny.add_api_route("/api/things", lambda: {}, methods=["POST"])
+    tiny.add_api_route("/api/things/{thing_id}", lambda thing_id: {"value": 1234.568})
+    c = [Client("no cookie", TestClient(tiny), anonymous=True)]
+    with pytest.raises(AssertionError, match="POST routes the walker does not know"):
+        walk(tiny, c, [1234.5678], {}, {}, {}, {})
+    with pytest.raises(AssertionError, match="no ids known for"):
+        walk(tiny, c, [1234.5678], {}, {}, {}, {"/api/things": "test"})
+    found = walk(tiny, c, [1234.5678], {"thing_id": ["a"]}, {}, {}, {"/api/things": "test"})
+    assert [(h.url, h.where) for h in found.hits] == [("/api/things/a", "$.value")]
