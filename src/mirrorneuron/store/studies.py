@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from mirrorneuron.game.sampling import DEFAULT_MIX
 from mirrorneuron.store.catalog import new_id
 from mirrorneuron.store.errors import NotFound
-from mirrorneuron.store.models import Game, Guess, Round, Study, Unit
+from mirrorneuron.store.models import Game, Guess, Round, Study, Unit, utcnow
 
 
 class SamplingConfig(BaseModel):
@@ -206,3 +206,14 @@ def study_progress(s: Session, study_id: str) -> dict[str, Any]:
         "target_guesses_per_player": config.rounds_per_unit * len(config.units) * len(config.levels),
         "cells": cells,
     }
+
+
+def close_study(s: Session, study_id: str) -> Study:
+    """Close the study (its units unlock; closing again keeps the first time). NotFound if there is none."""
+    study = s.get(Study, study_id)
+    if study is None:
+        raise NotFound(f"no study {study_id!r}")
+    if study.closed_at is None:
+        study.closed_at = utcnow()
+        s.flush()
+    return study

@@ -16,6 +16,7 @@ T = TypeVar("T")
 Responses = dict[int | str, dict[str, Any]]
 
 R403: Responses = {403: {"model": Problem, "description": "not allowed: CSRF token, round token, or another player's data"}}
+R403_LOCKED: Responses = {403: {"model": Problem, "description": "the unit is locked while an open study holds it"}}
 R404: Responses = {404: {"model": Problem, "description": "not found"}}
 R409: Responses = {409: {"model": Problem, "description": "conflict: already guessed, or not finished yet"}}
 R429: Responses = {429: {"model": Problem, "description": "too many guesses: slow down"}}

@@ -1,4 +1,5 @@
-"""Custom text: a unit's activation on every token of any text, computed live."""
+"""Custom text: a unit's activation on every token of any text, computed live (403 while an open study locks
+the unit, or while the player has a game open on it)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mirrorneuron.config import settings
 from mirrorneuron.models.zoo import REGISTRY, checkpoint_dir
+from mirrorneuron.store.locks import ensure_unlocked
 from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.web.deps import MaybePlayer, PlayerId, State
-from mirrorneuron.web.routers.common import R400, R403, R404
+from mirrorneuron.web.routers.common import R400, R403, R403_LOCKED, R404
 from mirrorneuron.web.schemas.units import CustomOut
 from mirrorneuron.web.services.players import has_open_game
 from mirrorneuron.web.unitcache import UnitCache
 
-router = APIRouter(tags=["custom"], responses={**R400, **R403, **R404})
+router = APIRouter(tags=["custom"], responses={**R400, **R403, **R403_LOCKED, **R404})
 MAX_TEXT = 2000
 
 
@@ -51,7 +54,13 @@ async def custom_api(
     text: Annotated[str, Query(min_length=1, max_length=MAX_TEXT)],
 ) -> CustomOut:
     """The unit's activation on each token of ``text`` (the model's last 64 tokens of it)."""
-    if await state.db.read(has_open_game, player, UnitRef.parse(unit).id):
+    unit_id = UnitRef.parse(unit).id
+
+    def allowed(s: Session) -> bool:
+        ensure_unlocked(s, unit_id)
+        return not has_open_game(s, player, unit_id)
+
+    if not await state.db.read(allowed):
         raise HTTPException(403, "finish your game on this unit first (custom text could reveal its answers)")
     return await run_in_threadpool(activations, state.units, unit, text)
 
@@ -65,7 +74,15 @@ def default_unit(cache: UnitCache) -> str:
 
 @router.get("/custom", response_class=HTMLResponse, include_in_schema=False)
 async def custom_page(request: Request, state: State, _player: PlayerId) -> Response:
-    unit = request.query_params.get("unit") or await run_in_threadpool(default_unit, state.units)
+    asked = request.query_params.get("unit")
+    if asked:
+        try:
+            asked_id = UnitRef.parse(asked).id
+        except UserError:  # a bad id: the page shows the API's error as the user types
+            asked_id = None
+        if asked_id:
+            await state.db.read(ensure_unlocked, asked_id)
+    unit = asked or await run_in_threadpool(default_unit, state.units)
     text_models = [m for m, c in REGISTRY.items() if c.task == "lm" and checkpoint_dir(m)]
     sample = request.query_params.get("text") or "It is a truth universally acknowledged, that a single man"
     return state.templates.TemplateResponse(

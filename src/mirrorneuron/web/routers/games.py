@@ -12,6 +12,7 @@ from mirrorneuron.game import SamplingPlan
 from mirrorneuron.gameplay import PreparedGame, store_bot_plays, store_game
 from mirrorneuron.store import repo
 from mirrorneuron.store.history import shown_rounds
+from mirrorneuron.store.locks import ensure_unlocked
 from mirrorneuron.web.deps import AppState, Csrf, MaybePlayer, PlayerId, State, adopt_player
 from mirrorneuron.web.routers.common import R403, R404, R409, fast_json, or_422
 from mirrorneuron.web.routers.models import stored_modality
@@ -35,7 +36,12 @@ async def start_game(request: Request, state: AppState, player: str, spec: NewGa
         return model, cache.context(spec.unit or cache.random_unit(model, spec.seed), model).unit_id
 
     model, unit_id = await run_in_threadpool(or_422, choose)
-    shown = await state.db.read(shown_rounds, player, model)
+
+    def history(s: Session) -> list[tuple[str, int, int]]:
+        ensure_unlocked(s, unit_id)  # an open study's unit: its references and reveals would leak the study
+        return shown_rounds(s, player, model)
+
+    shown = await state.db.read(history)
 
     def prepare() -> PreparedGame:
         seed = spec.seed if spec.seed is not None else new_seed()

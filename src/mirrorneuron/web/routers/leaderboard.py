@@ -1,4 +1,5 @@
-"""Leaderboards per unit and level."""
+"""Leaderboards per unit and level (403 while an open study locks the unit: scores and correlations are
+computed from its values)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from mirrorneuron.store import repo
+from mirrorneuron.store.locks import ensure_unlocked
 from mirrorneuron.types import UnitRef
 from mirrorneuron.web.deps import AppState, MaybePlayer, PlayerId, State
-from mirrorneuron.web.routers.common import R404, or_404
+from mirrorneuron.web.routers.common import R403_LOCKED, R404, or_404
 from mirrorneuron.web.schemas.units import LeaderboardOut, LeaderRow
 from mirrorneuron.web.services.games import all_levels
 from mirrorneuron.web.services.players import has_open_game
 
-router = APIRouter(tags=["leaderboard"], responses=R404)
+router = APIRouter(tags=["leaderboard"], responses={**R403_LOCKED, **R404})
 Level = Annotated[int, Query(ge=0, le=3, description="0 blind, 1 examples, 2 neighbours, 3 weights")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
@@ -25,6 +27,7 @@ async def board(state: AppState, unit_id: str, level: int, limit: int, player: s
     unit_id = or_404(lambda: UnitRef.parse(unit_id).id)
 
     def load(s: Session) -> tuple[list[dict[str, Any]], bool]:
+        ensure_unlocked(s, unit_id)
         return repo.leaderboard(s, unit_id, level, limit), has_open_game(s, player, unit_id)
 
     rows, withheld = await state.db.read(load)

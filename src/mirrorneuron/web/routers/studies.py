@@ -14,11 +14,13 @@ from starlette.concurrency import run_in_threadpool
 from mirrorneuron.gameplay import store_game
 from mirrorneuron.store import export, repo
 from mirrorneuron.store.history import shown_rounds
+from mirrorneuron.store.locks import locking_study
 from mirrorneuron.store.repo import StudyConfig
+from mirrorneuron.store.studies import close_study as store_close_study
 from mirrorneuron.store.studies import participants
 from mirrorneuron.web.deps import AppState, Csrf, MaybePlayer, PlayerId, State, adopt_player
 from mirrorneuron.web.routers.common import R403, R404, or_422
-from mirrorneuron.web.schemas.studies import InviteOut, ProgressOut, StudyGameOut, StudyOut
+from mirrorneuron.web.schemas.studies import ClosedOut, InviteOut, ProgressOut, StudyGameOut, StudyOut
 from mirrorneuron.web.services.studies import check_config, next_study_game, prepare_study_games, study_games
 
 router = APIRouter(tags=["studies"], responses={**R403, **R404})
@@ -173,6 +175,24 @@ async def invite_api(study_id: str, state: State, player: MaybePlayer) -> Invite
 async def join_api(request: Request, study_id: str, state: State, player: PlayerId) -> InviteOut:
     """Join the study: creates the practice game and one game per unit × level, in playing order."""
     return await join(request, state, study_id, player)
+
+
+@router.post("/api/studies/{study_id}/close", response_model=ClosedOut, dependencies=[Csrf])
+async def close_study(study_id: str, state: State, player: MaybePlayer) -> ClosedOut:
+    """Close the study (owner only): its units unlock. Closing a closed study changes nothing."""
+
+    def close(s: Session) -> ClosedOut:
+        study = repo.get_study(s, study_id)
+        if study is None:
+            raise repo.NotFound(f"no study {study_id!r}")
+        if player is None or study.owner_id != player:
+            raise repo.Forbidden("only the study's owner can close it")
+        closed = store_close_study(s, study_id)
+        assert closed.closed_at is not None
+        units = [u for u in repo.study_config(closed).units if locking_study(s, u) is None]
+        return ClosedOut(study_id=study_id, closed_at=closed.closed_at.isoformat(), unlocked_units=units)
+
+    return await state.db.write(close)
 
 
 # --- pages --------------------------------------------------------------------------------------------

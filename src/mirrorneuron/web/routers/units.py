@@ -1,4 +1,5 @@
-"""Unit pages: stats, histogram, top examples, quantile bins, how players and bots do."""
+"""Unit pages: stats, histogram, top examples, quantile bins, how players and bots do (403 while an open study
+locks the unit)."""
 
 from __future__ import annotations
 
@@ -8,27 +9,29 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mirrorneuron.store import repo
+from mirrorneuron.store.locks import ensure_unlocked
 from mirrorneuron.types import UnitRef
 from mirrorneuron.web.deps import AppState, MaybePlayer, PlayerId, State
-from mirrorneuron.web.routers.common import R404, or_404
+from mirrorneuron.web.routers.common import R403_LOCKED, R404, or_404
 from mirrorneuron.web.schemas.units import UnitOut
 from mirrorneuron.web.services.players import has_open_game
 from mirrorneuron.web.services.unitpage import build_unit_page, personalise
 
-router = APIRouter(tags=["units"], responses=R404)
+router = APIRouter(tags=["units"], responses={**R403_LOCKED, **R404})
 
 
 async def unit_view(state: AppState, unit_id: str, player: str | None) -> UnitOut:
     unit_id = or_404(lambda: UnitRef.parse(unit_id).id)
+
+    def live(s: Session) -> tuple[dict[str, object], bool]:
+        ensure_unlocked(s, unit_id)
+        return repo.unit_play_stats(s, unit_id), has_open_game(s, player, unit_id)
+
+    stats, withheld = await state.db.read(live)
     page = state.unit_pages.get(unit_id)
     if page is None:
         built = await run_in_threadpool(or_404, lambda: build_unit_page(state.units, unit_id, state.settings.bot_rounds))
         page = state.unit_pages.put(unit_id, built)
-
-    def live(s: Session) -> tuple[dict[str, object], bool]:
-        return repo.unit_play_stats(s, unit_id), has_open_game(s, player, unit_id)
-
-    stats, withheld = await state.db.read(live)
     return personalise(page, stats, withheld)
 
 

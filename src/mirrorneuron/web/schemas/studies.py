@@ -58,3 +58,11 @@ class InviteOut(Strict):
     joined: bool
     games: list[StudyGameOut]
     next_game_id: str | None
+
+
+class ClosedOut(Strict):
+    """A closed study: its units are unlocked (unit pages, custom text, leaderboards serve them again)."""
+
+    study_id: str
+    closed_at: str  # ISO 8601, UTC
+    unlocked_units: list[str]
