@@ -12,7 +12,7 @@ from mirrorneuron.game import SamplingPlan
 from mirrorneuron.gameplay import PreparedGame, store_bot_plays, store_game
 from mirrorneuron.store import repo
 from mirrorneuron.store.history import shown_rounds
-from mirrorneuron.store.locks import ensure_unlocked
+from mirrorneuron.store.locks import ensure_unlocked, locked_units
 from mirrorneuron.web.deps import AppState, Csrf, MaybePlayer, PlayerId, State, adopt_player
 from mirrorneuron.web.routers.common import R403, R404, R409, fast_json, or_422
 from mirrorneuron.web.routers.models import stored_modality
@@ -23,17 +23,23 @@ from mirrorneuron.web.services.results import game_summary, result_out
 from mirrorneuron.web.services.studies import next_study_game
 
 router = APIRouter(tags=["games"], responses={**R403, **R404})
+MAX_SURPRISE_TRIES = 20
 
 
 async def start_game(request: Request, state: AppState, player: str, spec: NewGame) -> str:
     """Build every round of the game now (so serving a round is one read), store it, return its id. The
     rounds skip every window the player was shown in earlier games on the model."""
     cache = state.units
+    locked = await state.db.read(locked_units) if spec.unit is None else {}
 
     def choose() -> tuple[str, str]:
         full = spec.unit is not None and spec.unit.count("/") >= 3
         model = spec.model or (spec.unit.split("/")[0] if full and spec.unit else settings().default_text_model)
-        return model, cache.context(spec.unit or cache.random_unit(model, spec.seed), model).unit_id
+        if spec.unit:
+            return model, cache.context(spec.unit, model).unit_id
+        seed = spec.seed if spec.seed is not None else new_seed()
+        picks = (cache.random_unit(model, seed + k) for k in range(MAX_SURPRISE_TRIES))  # skip locked units
+        return model, next((u for u in picks if u not in locked), cache.random_unit(model, seed))
 
     model, unit_id = await run_in_threadpool(or_422, choose)
 
