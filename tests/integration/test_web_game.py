@@ -13,6 +13,7 @@ import web_fixtures as fx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mirrorneuron.game import training_mask
 from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.units import ensure_harvest
 from mirrorneuron.units.directions import add_direction
@@ -149,7 +150,8 @@ def test_unit_page_and_twin(app: FastAPI) -> None:
     adapter, (site, index) = zoo_adapter("tiny-gelu"), ("blocks.0.mlp.post", 3)
     h = ensure_harvest(adapter)  # the default harvest on disk that the app reads
     cached = h.unit_values(site, index)
-    assert [e["index"] for e in data["top"]] == np.argsort(-cached, kind="stable")[:12].tolist()
+    shown = np.flatnonzero(training_mask(np.repeat(np.arange(h.n_windows), h.positions)))  # never-asked windows
+    assert [e["index"] for e in data["top"]] == shown[np.argsort(-cached[shown], kind="stable")[:12]].tolist()
     for e in data["top"] + [e for b in data["bins"] for e in b["examples"]]:
         assert e["value"] == pytest.approx(float(cached[e["index"]]), abs=1e-6)
         w, p = h.example_location(e["index"])

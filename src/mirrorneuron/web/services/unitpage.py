@@ -1,4 +1,7 @@
-"""A unit's dashboard: stats, histogram, top examples, quantile bins and how the bots do (cached per unit)."""
+"""A unit's dashboard: stats, histogram, top examples, quantile bins and how the bots do (cached per unit).
+
+Everything with values comes from the unit's training examples (the windows the game never asks), so a
+player who reads the page is never asked an example whose value it showed."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from mirrorneuron.game import UnitStats, make_rounds, quantile_bins, top_pool
+from mirrorneuron.game import UnitStats, make_rounds, quantile_bins, top_pool, training_mask
 from mirrorneuron.units import HarvestedUnit
 from mirrorneuron.web.schemas.common import ExampleValue, StatsOut
 from mirrorneuron.web.schemas.units import BinOut, HistogramOut, UnitOut
@@ -22,14 +25,15 @@ def example_value(ctx: HarvestedUnit, i: int) -> ExampleValue:
 
 def build_unit_page(cache: UnitCache, unit_id: str, bot_rounds: int) -> UnitOut:
     ctx = cache.context(unit_id)
-    v = np.asarray(ctx.values, dtype=np.float64)
+    shown = np.flatnonzero(training_mask(ctx.groups))  # never asked: safe to show with values
+    v = np.asarray(ctx.values, dtype=np.float64)[shown]
     counts, edges = np.histogram(v, bins=HIST_BINS)
     rng = np.random.default_rng(0)
     bins = []
     for members in quantile_bins(v, N_BINS):
         if not members.size:
             continue
-        pick = np.sort(rng.choice(members, min(PER_BIN, members.size), replace=False))
+        pick = shown[np.sort(rng.choice(members, min(PER_BIN, members.size), replace=False))]
         bins.append(
             BinOut(
                 lo=float(v[members].min()),
@@ -51,7 +55,7 @@ def build_unit_page(cache: UnitCache, unit_id: str, bot_rounds: int) -> UnitOut:
         stats=StatsOut.model_validate(UnitStats.from_values(v).to_dict()),
         frac_positive=float((v > 0).mean()),
         histogram=HistogramOut(edges=[float(x) for x in edges], counts=[int(c) for c in counts]),
-        top=[example_value(ctx, int(i)) for i in top_pool(v, N_TOP)],
+        top=[example_value(ctx, int(i)) for i in shown[top_pool(v, N_TOP)]],
         bins=bins,
         players=[],
         bots_level=BOT_LEVEL,
