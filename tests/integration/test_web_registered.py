@@ -60,6 +60,8 @@ def test_home_lists_registered_models_and_a_missing_builtin(
     assert set(registered) <= set(everything) and not everything[minilm_missing]["ready"]
     ready = {m["name"] for m in player.get("/api/models", params={"ready": True}).json()}
     assert set(registered) <= ready and minilm_missing not in ready
+    custom = player.get("/custom").text.split("text models:")[1].split("·")[0]  # custom text offers them too
+    assert all(name in custom for name in registered) and minilm_missing not in custom
 
 
 @pytest.mark.parametrize("model", MODELS)

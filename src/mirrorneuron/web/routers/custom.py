@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mirrorneuron.config import settings
-from mirrorneuron.models.zoo import REGISTRY, checkpoint_dir
+from mirrorneuron.models.registry import playable_models
 from mirrorneuron.store.locks import ensure_unlocked
 from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.web.deps import MaybePlayer, PlayerId, State
@@ -65,11 +65,15 @@ async def custom_api(
     return await run_in_threadpool(activations, state.units, unit, text)
 
 
+def text_models() -> list[str]:
+    """Every text model that is ready here: zoo, built-in and registered (``models add``)."""
+    return [m.name for m in playable_models() if m.modality == "text" and m.ready]
+
+
 def default_unit(cache: UnitCache) -> str:
     model = settings().default_text_model
-    if checkpoint_dir(model) is None:
-        model = next((m for m, c in REGISTRY.items() if c.task == "lm" and checkpoint_dir(m)), model)
-    return cache.random_unit(model, 0)
+    ready = text_models()
+    return cache.random_unit(model if model in ready or not ready else ready[0], 0)
 
 
 @router.get("/custom", response_class=HTMLResponse, include_in_schema=False)
@@ -83,8 +87,7 @@ async def custom_page(request: Request, state: State, _player: PlayerId) -> Resp
         if asked_id:
             await state.db.read(ensure_unlocked, asked_id)
     unit = asked or await run_in_threadpool(default_unit, state.units)
-    text_models = [m for m, c in REGISTRY.items() if c.task == "lm" and checkpoint_dir(m)]
     sample = request.query_params.get("text") or "It is a truth universally acknowledged, that a single man"
     return state.templates.TemplateResponse(
-        request, "custom.html", {"unit": unit, "models": text_models, "text": sample, "max_text": MAX_TEXT}
+        request, "custom.html", {"unit": unit, "models": text_models(), "text": sample, "max_text": MAX_TEXT}
     )
