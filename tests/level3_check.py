@@ -23,7 +23,10 @@ import numpy as np
 
 from mirrorneuron.game import Draw, SamplingPlan, UnitContext, draw_examples, rounds_from
 
-REL, FLOOR, EXACT_SHARE = 1e-3, 1e-3, 0.9
+REL, FLOOR = 1e-3, 1e-3
+# fp16: most recomputed values hit the stored one exactly; a one-window forward may round the other way at a
+# boundary (the tolerance above still holds there). Without the rounding step almost none would.
+EXACT_SHARE = 0.75
 N_ROUNDS = 10
 Case = tuple[dict[str, Any], float, float]  # (contributions payload, truth, unit scale)
 
