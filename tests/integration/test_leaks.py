@@ -23,8 +23,10 @@ from leak_walker import Client, Create, Secrets, WalkResult, assert_no_leak, rou
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mirrorneuron.game import SamplingPlan, draw_examples
 from mirrorneuron.store import repo
 from mirrorneuron.store.db import make_engine, session_factory
+from mirrorneuron.units.base import CONTEXT_AFTER, CONTEXT_BEFORE
 from mirrorneuron.units.directions import add_direction
 
 web_home, isolated_home, db_url, app = fx.web_home, fx.isolated_home, fx.db_url, fx.app
@@ -164,6 +166,39 @@ def test_no_route_serves_an_unanswered_rounds_truth(app: FastAPI, db_url: str, d
             leaks.append(str(e))
     assert n == 4 * ROUNDS
     assert not leaks, "\n".join(leaks)
+
+
+def shares_a_window(app: FastAPI, seed: int) -> bool:
+    """Whether the study's items (one within-player draw, played in order) hold a round whose value an earlier
+    round's reveal shades: the same window, inside the visible span after the earlier target."""
+    ctx = app.state.mn.units.context(UNIT)
+    items = draw_examples(ctx, 4 * ROUNDS, SamplingPlan.from_mix(SAMPLING, seed)).draws
+    where = [ctx.harvest.example_location(d.index) for d in items]
+    return any(
+        w1 == w2 and -CONTEXT_BEFORE <= p2 - p1 <= CONTEXT_AFTER
+        for k, (w1, p1) in enumerate(where)
+        for w2, p2 in where[k + 1 :]
+    )
+
+
+def test_the_walk_catches_rounds_drawn_without_the_window_rule(
+    app: FastAPI, db_url: str, direction: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The planted fault is the old draw (several rounds may share a window): a reveal's shaded window then
+    shows a later round's truth, and the walk must report it."""
+    import mirrorneuron.game.rounds as rounds_module
+
+    honest = rounds_module.draw
+    monkeypatch.setattr(rounds_module, "draw", lambda *args, groups=None, **kw: honest(*args, **kw))
+    seed = next(s for s in range(1000) if shares_a_window(app, s))
+    monkeypatch.setitem(SEEDS, True, seed)
+    for n, result in enumerate(play_and_walk(app, db_url, True), start=1):
+        try:
+            assert_no_leak(result, f"walk {n}")
+        except AssertionError as e:
+            assert "window" in str(e) or "reveal" in str(e), str(e)
+            return
+    pytest.fail("the walk did not catch the shaded window of an earlier reveal")
 
 
 class Plant:
