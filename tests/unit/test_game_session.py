@@ -97,7 +97,8 @@ def test_oracle_scores_100_and_r_1() -> None:
     assert (s.mean_round_score, s.correlation, s.r2, s.abs_dev_explained) == pytest.approx((100, 1, 1, 1))
     assert (s.weighted_mean_round_score, s.weighted_correlation) == pytest.approx((100, 1))
     assert res.learning_curve() == pytest.approx(np.full(40, 100.0))
-    assert res.total_points == pytest.approx(40 * 100 * Level.BLIND.multiplier)
+    best = sum(100 * abs(r.actual - rs.stats.mean) / rs.stats.scale * Level.BLIND.multiplier for r in res.results)
+    assert res.total_points == pytest.approx(best) and res.max_points == pytest.approx(best) and best > 0
 
 
 def test_level3_calculator_is_exact() -> None:
@@ -159,7 +160,8 @@ def test_round_result_fields_and_timing() -> None:
     assert r.seconds == 0.5 and r.guess == 0.25 and r.actual == ctx.values[r.round.index]
     expected = 100 * max(0.0, 1 - abs(0.25 - r.actual) / rs.stats.scale)
     assert r.score == pytest.approx(expected)
-    assert r.points == pytest.approx(expected * Level.EXAMPLES.multiplier)
+    gain = abs(rs.stats.mean - r.actual) - abs(0.25 - r.actual)
+    assert r.points == pytest.approx(100 * max(0.0, gain) / rs.stats.scale * Level.EXAMPLES.multiplier)
 
 
 def test_learning_curves_hand_computed() -> None:

@@ -1,7 +1,9 @@
 """Scoring, exactly as DESIGN.md §6 (same metrics as OpenAI's automated-interpretability).
 
 - ``unit_scale`` = q99 − q01 of the unit's values (fallback max − min, floor 1e-8);
-- ``round_score`` = 100 · max(0, 1 − |guess − actual| / scale);
+- ``round_score`` = 100 · max(0, 1 − |guess − actual| / scale) (closeness, stored for analysis);
+- ``insight_points`` = 100 · max(0, |baseline − actual| − |guess − actual|) / scale · multiplier: what a round
+  earns for beating the uninformed guess (the unit's level-0 mean), version :data:`POINTS_VERSION`;
 - ``summarize``: pooled Pearson correlation, R² = 1 − mean((a−p)²)/mean((a−ā)²), and absolute deviation
   explained = 1 − mean|a−p| / mean|a−ā|, optionally also re-weighted with sampling weights.
 
@@ -20,6 +22,8 @@ SCALE_FLOOR = 1e-8
 CONSTANT_ACTUAL = "constant_actual"
 CONSTANT_PREDICTION = "constant_prediction"
 EMPTY = "empty"
+# Bump when the points formula changes: stored points say which formula made them.
+POINTS_VERSION = "insight-1"
 
 
 def finite_array(name: str, x: Any) -> np.ndarray:
@@ -51,6 +55,22 @@ def round_score(guess: float, actual: float, scale: float) -> float:
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale!r}")
     return 100.0 * max(0.0, 1.0 - abs(guess - actual) / scale)
+
+
+def insight_points(guess: float, actual: float, baseline: float, scale: float, multiplier: float) -> float:
+    """100 · max(0, |baseline − actual| − |guess − actual|) / scale · multiplier.
+
+    ``baseline`` is the uninformed guess (the unit mean from level-0 facts), so guessing it earns 0 and a
+    perfect guess earns the most the round allows (``guess = actual``)."""
+    for name, x in (("guess", guess), ("actual", actual), ("baseline", baseline), ("scale", scale)):
+        if not math.isfinite(x):
+            raise ValueError(f"{name} must be finite, got {x!r}")
+    if scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale!r}")
+    if not (math.isfinite(multiplier) and multiplier > 0):
+        raise ValueError(f"multiplier must be a positive number, got {multiplier!r}")
+    gain = abs(baseline - actual) - abs(guess - actual)
+    return 100.0 * max(0.0, gain) / scale * multiplier
 
 
 def _is_constant(x: np.ndarray) -> bool:

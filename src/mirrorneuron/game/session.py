@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mirrorneuron.game.rounds import Reveal, Round
-from mirrorneuron.game.scoring import ScoreSummary, summarize
+from mirrorneuron.game.scoring import POINTS_VERSION, ScoreSummary, insight_points, summarize
 
 
 class StopSession(Exception):
@@ -29,6 +29,11 @@ class Player(Protocol):
     def observe(self, round: Round, reveal: Reveal) -> None: ...
 
 
+def round_points(round: Round, guess: float, actual: float) -> float:
+    """Insight points of ``guess`` on ``round``; the baseline is the round's level-0 mean."""
+    return insight_points(guess, actual, round.hints.stats.mean, round.scale, round.level.multiplier)
+
+
 @dataclass(frozen=True)
 class RoundResult:
     round: Round
@@ -39,8 +44,13 @@ class RoundResult:
 
     @property
     def points(self) -> float:
-        """Round score × the level's multiplier."""
-        return self.score * self.round.level.multiplier
+        """Insight points: how much better the guess was than the unit mean, × the level's multiplier."""
+        return round_points(self.round, self.guess, self.actual)
+
+    @property
+    def max_points(self) -> float:
+        """The points a perfect guess would have earned on this round."""
+        return round_points(self.round, self.actual, self.actual)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +59,7 @@ class RoundResult:
             "actual": self.actual,
             "score": self.score,
             "points": self.points,
+            "max_points": self.max_points,
             "seconds": self.seconds,
         }
 
@@ -95,6 +106,11 @@ class SessionResult:
     def total_points(self) -> float:
         return float(sum(r.points for r in self.results))
 
+    @property
+    def max_points(self) -> float:
+        """The most points these rounds allow (every guess perfect): a player sees "x of max y"."""
+        return float(sum(r.max_points for r in self.results))
+
     def learning_curve(self, window: int | None = None) -> np.ndarray:
         """Round score by round index: the running mean, or a trailing moving mean over ``window``."""
         return running_mean(self.scores) if window is None else moving_mean(self.scores, window)
@@ -104,6 +120,9 @@ class SessionResult:
             "player": self.player,
             "interrupted": self.interrupted,
             "summary": self.summary.to_dict(),
+            "total_points": self.total_points,
+            "max_points": self.max_points,
+            "points_version": POINTS_VERSION,
             "results": [r.to_dict() for r in self.results],
         }
 

@@ -137,8 +137,8 @@ def summary_table(results: dict[str, SessionResult]) -> Table:
     t = Table(
         "player",
         "n",
-        "score",
-        "points",
+        "closeness",
+        "points (of max)",
         "r",
         "R²",
         "ADE",
@@ -146,7 +146,8 @@ def summary_table(results: dict[str, SessionResult]) -> Table:
         "curve",
         title="How everyone did on these rounds",
         title_justify="left",
-        caption="* correlation undefined (constant guesses); r(w): re-weighted to the corpus",
+        caption="closeness: mean round score /100; points: insight beyond the unit mean × level\n"
+        "* correlation undefined (constant guesses); r(w): re-weighted to the corpus",
         caption_justify="left",
     )
     for name, res in results.items():
@@ -157,7 +158,7 @@ def summary_table(results: dict[str, SessionResult]) -> Table:
             name,
             str(s.n),
             f"{s.mean_round_score or 0:.1f}",
-            f"{res.total_points:.0f}",
+            f"{res.total_points:.0f} of {res.max_points:.0f}",
             f"{s.correlation:+.2f}{flag}",
             f"{s.r2:+.2f}",
             f"{s.abs_dev_explained:+.2f}",

@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from mirrorneuron.game import Level, Reveal, Round, RoundSet, run_session
-from mirrorneuron.game.session import SessionResult, StopSession
+from mirrorneuron.game.session import SessionResult, StopSession, round_points
 from mirrorneuron.players.render import round_view, sparkline
 
 RevealView = Callable[[Round], RenderableType | None]
@@ -30,7 +30,7 @@ class TerminalPlayer:
 
     def __init__(self, console: Console, total: int, reveal_view: RevealView | None = None, name: str = "you") -> None:
         self.name, self.console, self.total, self.reveal_view = name, console, total, reveal_view
-        self.number, self.points, self.scores = 0, 0.0, []  # type: ignore[var-annotated]
+        self.number, self.points, self.max_points, self.scores = 0, 0.0, 0.0, []  # type: ignore[var-annotated]
 
     def guess(self, round: Round) -> float:
         self.number += 1
@@ -49,13 +49,16 @@ class TerminalPlayer:
             self.console.print("[red]please type a finite number, e.g. 0.5 or -1.2[/]")
 
     def observe(self, round: Round, reveal: Reveal) -> None:
-        points = reveal.score * round.level.multiplier
+        points = round_points(round, reveal.guess, reveal.actual)
+        best = round_points(round, reveal.actual, reveal.actual)
         self.points += points
+        self.max_points += best
         self.scores.append(reveal.score)
         colour = "green" if reveal.score >= 80 else "yellow" if reveal.score >= 50 else "red"
         msg = Text.from_markup(
             f"truth [bold]{reveal.actual:+.3f}[/]   your guess {reveal.guess:+.3f}   "
-            f"score [{colour}]{reveal.score:.0f}[/]/100 (+{points:.0f} pts)   total {self.points:.0f} pts   {sparkline(self.scores)}"
+            f"closeness [{colour}]{reveal.score:.0f}[/]/100 · insight +{points:.0f} of {best:.0f} pts   "
+            f"total {self.points:.0f} of max {self.max_points:.0f} pts   {sparkline(self.scores)}"
         )
         extra = self.reveal_view(round) if self.reveal_view else None
         self.console.print(Panel(msg if extra is None else Group(msg, extra), title="reveal", title_align="left"))

@@ -2,7 +2,7 @@
 
 :func:`shown_rounds` lists every round of the player's games on a model, answered or not: the hints of a
 round (level-2 neighbours, level-3 inputs) were shown before the guess. Bot plays go through
-:func:`record_guesses`, which scores with ``game.scoring`` like :func:`~mirrorneuron.store.play.submit_guess`.
+:func:`record_guesses`, which scores with ``play.guess_scores`` like :func:`~mirrorneuron.store.play.submit_guess`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from mirrorneuron.game.scoring import round_score
 from mirrorneuron.store.models import Game, Guess, Player, Round, Unit, utcnow
+from mirrorneuron.store.play import guess_scores
 
 _guesses = cast(Table, Guess.__table__)
 
@@ -64,7 +64,7 @@ def record_guesses(s: Session, player_id: str, plays: Sequence[tuple[str, float,
             "player_id": player_id,
             "round_id": rid,
             "value": float(value),
-            "score": round_score(float(value), rounds[rid].actual, rounds[rid].scale),
+            **guess_scores(rounds[rid], float(value)),
             "seconds": seconds,
             "created_at": utcnow(),
         }

@@ -175,7 +175,9 @@ class Guess(Base):
     player_id: Mapped[str] = mapped_column(ForeignKey("players.id"))
     round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id"), index=True)
     value: Mapped[float] = mapped_column(Float)
-    score: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)  # closeness (DESIGN §6), kept for analysis
+    points: Mapped[float | None] = mapped_column(Float)  # insight points; null on rows before 0003
+    points_version: Mapped[str | None] = mapped_column(String(16))
     seconds: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

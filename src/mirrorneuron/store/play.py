@@ -17,7 +17,8 @@ from sqlalchemy import Table, and_, bindparam, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mirrorneuron.game.scoring import round_score
+from mirrorneuron.game.levels import Level
+from mirrorneuron.game.scoring import POINTS_VERSION, insight_points, round_score
 from mirrorneuron.store.catalog import new_id
 from mirrorneuron.store.errors import AlreadyGuessed, Forbidden, NotFound
 from mirrorneuron.store.models import Game, Guess, Round, utcnow
@@ -53,6 +54,33 @@ def _finite(name: str, x: Any) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {x!r}")
     return value
+
+
+def round_baseline(rnd: Round) -> float | None:
+    """The uninformed guess of a stored round: its payload's level-0 mean (None if the payload has none)."""
+    mean = rnd.payload.get("hints", {}).get("stats", {}).get("mean")
+    return None if mean is None else float(mean)
+
+
+def guess_scores(rnd: Round, value: float) -> dict[str, Any]:
+    """The stored scores of guessing ``value`` on ``rnd``: closeness ``score`` (DESIGN §6) and insight
+    ``points`` with their ``points_version`` (both None when the payload holds no level-0 mean)."""
+    baseline = round_baseline(rnd)
+    points = (
+        None
+        if baseline is None
+        else insight_points(value, rnd.actual, baseline, rnd.scale, Level(rnd.level).multiplier)
+    )
+    return {
+        "score": round_score(value, rnd.actual, rnd.scale),
+        "points": points,
+        "points_version": None if points is None else POINTS_VERSION,
+    }
+
+
+def round_max_points(rnd: Round) -> float | None:
+    """The points a perfect guess earns on ``rnd`` (None when the payload holds no level-0 mean)."""
+    return guess_scores(rnd, rnd.actual)["points"]
 
 
 def create_game(
@@ -186,7 +214,7 @@ def submit_guess(
         "player_id": player_id,
         "round_id": round_id,
         "value": value,
-        "score": round_score(value, rnd.actual, rnd.scale),
+        **guess_scores(rnd, value),
         "seconds": seconds,
         "created_at": utcnow(),
     }

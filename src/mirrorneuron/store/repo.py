@@ -25,6 +25,7 @@ from mirrorneuron.store.play import (
     get_game,
     get_round,
     next_round,
+    round_max_points,
     submit_guess,
 )
 from mirrorneuron.store.stats import leaderboard, player_history, player_label, unit_play_stats
@@ -71,6 +72,7 @@ __all__ = [
     "next_round",
     "player_history",
     "player_label",
+    "round_max_points",
     "set_display_name",
     "study_config",
     "study_progress",

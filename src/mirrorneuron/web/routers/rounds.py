@@ -6,7 +6,6 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from mirrorneuron.game import Level
 from mirrorneuron.store import repo
 from mirrorneuron.web.deps import Csrf, MaybePlayer, State
 from mirrorneuron.web.routers.common import R403, R404, R409, R429, fast_json
@@ -39,7 +38,8 @@ async def guess(round_id: str, body: GuessIn, state: State, player: MaybePlayer)
         feedback=show,
         actual=rnd.actual if show else None,
         score=g.score if show else None,
-        points=g.score * Level(rnd.level).multiplier if show else None,
+        points=g.points if show else None,
+        max_points=repo.round_max_points(rnd) if show else None,
         n_answered=rnd.seq + 1,
         n_rounds=meta.n_rounds,
         done=rnd.seq + 1 >= meta.n_rounds,
@@ -67,6 +67,7 @@ async def reveal(round_id: str, state: State, player: MaybePlayer) -> RevealOut:
         guess=g.value,
         actual=rnd.actual,
         score=g.score,
-        points=g.score * Level(rnd.level).multiplier,
+        points=g.points,
+        max_points=repo.round_max_points(rnd),
         window=shaded_window(ctx, rnd.example_index),
     )

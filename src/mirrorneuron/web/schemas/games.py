@@ -50,7 +50,7 @@ class GuessIn(Strict):
 
 
 class GuessOut(Strict):
-    """The guess is stored. With feedback on: the truth, the round score and points; off: nulls."""
+    """The guess is stored. With feedback on: the truth, the closeness score and the insight points; off: nulls."""
 
     round_id: str
     game_id: str
@@ -58,8 +58,9 @@ class GuessOut(Strict):
     guess: float
     feedback: bool
     actual: float | None
-    score: float | None
-    points: float | None
+    score: float | None = Field(description="closeness round score (DESIGN §6), 0–100")
+    points: float | None = Field(description="insight points: how much better than the unit mean, × level")
+    max_points: float | None = Field(None, description="the points a perfect guess earns on this round")
     n_answered: int
     n_rounds: int
     done: bool
@@ -78,20 +79,22 @@ class RevealOut(Strict):
     seq: int
     guess: float
     actual: float
-    score: float
-    points: float
+    score: float = Field(description="closeness round score (DESIGN §6), 0–100")
+    points: float | None = Field(description="insight points (null on guesses stored before they existed)")
+    max_points: float | None = Field(None, description="the points a perfect guess earns on this round")
     window: ShadedWindow | None
 
 
 class ResultOut(Strict):
-    """An answered round of a game (``actual``/``score``/``points`` null when feedback is off)."""
+    """An answered round of a game (``actual``/``score``/``points``/``max_points`` null when feedback is off)."""
 
     round_id: str
     seq: int
     guess: float
     actual: float | None
-    score: float | None
-    points: float | None
+    score: float | None = Field(description="closeness round score (DESIGN §6), 0–100")
+    points: float | None = Field(description="insight points: how much better than the unit mean, × level")
+    max_points: float | None = Field(None, description="the points a perfect guess earns on this round")
     seconds: float | None
 
 
@@ -100,8 +103,10 @@ class PlayerScore(Strict):
 
     name: str
     n: int
-    mean_score: float | None
-    points: float
+    mean_score: float | None = Field(description="mean closeness round score")
+    points: float = Field(description="insight points earned")
+    max_points: float = Field(description="the insight points perfect guesses would have earned")
+    points_version: str = Field(description="the points formula's version")
     correlation: float
     correlation_flag: str | None
     r2: float

@@ -6,10 +6,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from mirrorneuron.game import Draw, Level, RoundSet, SamplingPlan, draw_examples, rounds_from, running_mean, summarize
+from mirrorneuron.game import Draw, RoundSet, SamplingPlan, draw_examples, rounds_from, running_mean, summarize
+from mirrorneuron.game.scoring import POINTS_VERSION
 from mirrorneuron.game.session import Player, SessionResult
 from mirrorneuron.gameplay import play_bots
 from mirrorneuron.players import OFFLINE_BOT_NAMES
+from mirrorneuron.store import repo
 from mirrorneuron.store.models import Guess, Round
 from mirrorneuron.units import HarvestedUnit
 from mirrorneuron.units.base import CONTEXT_AFTER, CONTEXT_BEFORE
@@ -21,14 +23,14 @@ Pair = tuple[Round, Guess | None]
 
 
 def result_out(rnd: Round, guess: Guess, feedback: bool) -> ResultOut:
-    multiplier = Level(rnd.level).multiplier
     return ResultOut(
         round_id=rnd.id,
         seq=rnd.seq,
         guess=guess.value,
         actual=rnd.actual if feedback else None,
         score=guess.score if feedback else None,
-        points=guess.score * multiplier if feedback else None,
+        points=guess.points if feedback else None,
+        max_points=repo.round_max_points(rnd) if feedback else None,
         seconds=guess.seconds,
     )
 
@@ -54,12 +56,13 @@ def human_score(pairs: list[Pair], name: str = "you") -> PlayerScore | None:
         scale=[r.scale for r, _ in done],
         weights=[r.weight for r, _ in done],
     )
-    points = float(sum(g.score * Level(r.level).multiplier for r, g in done))
     return PlayerScore(
         name=name,
         n=s.n,
         mean_score=s.mean_round_score,
-        points=points,
+        points=float(sum(g.points or 0.0 for _, g in done)),
+        max_points=float(sum(repo.round_max_points(r) or 0.0 for r, _ in done)),
+        points_version=POINTS_VERSION,
         correlation=s.correlation,
         correlation_flag=s.correlation_flag,
         r2=s.r2,
@@ -76,6 +79,8 @@ def session_score(res: SessionResult) -> PlayerScore:
         n=s.n,
         mean_score=s.mean_round_score,
         points=res.total_points,
+        max_points=res.max_points,
+        points_version=POINTS_VERSION,
         correlation=s.correlation,
         correlation_flag=s.correlation_flag,
         r2=s.r2,

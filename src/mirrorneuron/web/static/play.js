@@ -31,7 +31,9 @@ async function api(path, body = undefined) {
 
 function updateScoreboard() {
   const total = results.reduce((s, r) => s + (r.points || 0), 0);
+  const max = results.reduce((s, r) => s + (r.max_points || 0), 0);
   $("total-points").textContent = Math.round(total);
+  $("max-points").textContent = Math.round(max);
   drawScatter($("scatter"), results);
   drawCurve($("curve"), results.map((r) => r.score));
 }
@@ -194,7 +196,7 @@ function showReveal(res) {
   $("r-actual").textContent = fmt(res.actual);
   $("r-guess").textContent = fmt(res.guess);
   $("r-score").textContent = `${Math.round(res.score)}/100`;
-  $("r-points").textContent = `+${Math.round(res.points)}`;
+  $("r-points").textContent = pointsText(res.points, res.max_points);
   const barFill = $("r-bar");
   barFill.style.width = `${res.score}%`;
   barFill.className = res.score >= 80 ? "good" : res.score >= 50 ? "ok" : "bad";
@@ -227,11 +229,17 @@ function next() {
   else loadRound();
 }
 
+// Insight points: what the guess earned beyond the unit mean (a mean guess earns 0), "of" the perfect guess's.
+function pointsText(points, max) {
+  if (points === null || points === undefined) return "—";
+  return max === null || max === undefined ? `+${Math.round(points)} pts` : `+${Math.round(points)} of ${Math.round(max)} pts`;
+}
+
 // --- summary -------------------------------------------------------------------------------------------
 function scoreRow(p, you) {
   const flag = p.correlation_flag ? "*" : "";
   return [you ? "you" : p.name, String(p.n), p.mean_score === null ? "—" : p.mean_score.toFixed(1),
-    String(Math.round(p.points)), fmt(p.correlation, 2) + flag, fmt(p.r2, 2), fmt(p.abs_dev_explained, 2)];
+    `${Math.round(p.points)} of ${Math.round(p.max_points)}`, fmt(p.correlation, 2) + flag, fmt(p.r2, 2), fmt(p.abs_dev_explained, 2)];
 }
 
 async function finish() {
@@ -250,10 +258,10 @@ async function finish() {
     body.replaceChildren(el("p", {}, `Thank you: your ${view.n_answered} guesses are recorded. This game gives no feedback, so the values stay hidden.`));
   } else {
     body.replaceChildren(
-      el("p", { class: "lead" }, `Mean score ${s.you.mean_score.toFixed(1)} / 100 over ${s.you.n} rounds · ${Math.round(s.you.points)} points.`),
-      table(["player", "rounds", "mean score", "points", "r", "R²", "abs. dev. explained"],
+      el("p", { class: "lead" }, `Closeness ${s.you.mean_score.toFixed(1)}/100 over ${s.you.n} rounds · insight ${Math.round(s.you.points)} of ${Math.round(s.you.max_points)} points.`),
+      table(["player", "rounds", "closeness", "insight points", "r", "R²", "abs. dev. explained"],
         [scoreRow(s.you, true), ...s.bots.map((b) => scoreRow(b, false))], "you"),
-      el("p", { class: "muted small" }, "Bots played the same rounds with the same scoring. r: Pearson correlation of guesses with the truth (* undefined: constant guesses). R² and absolute deviation explained: 1 is perfect, 0 is as good as always guessing the mean."),
+      el("p", { class: "muted small" }, "Bots played the same rounds with the same scoring. Closeness: 100 minus the miss as a share of the unit's range. Insight points: how much closer than the unit mean each guess was, × the level's multiplier (always guessing the mean earns 0). r: Pearson correlation of guesses with the truth (* undefined: constant guesses). R² and absolute deviation explained: 1 is perfect, 0 is as good as always guessing the mean."),
     );
   }
   $("summary").hidden = false;
