@@ -103,13 +103,27 @@ def test_full_text_game_through_the_api(alice: Player, level: int) -> None:
     assert (hints.get("contributions") is not None) == (level >= 3)
     reveals = alice.play(game["game_id"], 0.05)
     assert [r["seq"] for r in reveals] == [0, 1, 2, 3] and reveals[-1]["done"]
-    for r in reveals:
-        assert r["feedback"] and 0 <= r["score"] <= 100
-        assert r["points"] == pytest.approx(r["score"] * {0: 2.0, 1: 1.5, 2: 1.2, 3: 1.0}[level])
+    mean, scale, multiplier = hints["stats"]["mean"], first["scale"], {0: 2.0, 1: 1.5, 2: 1.2, 3: 1.0}[level]
+    for r in reveals:  # closeness score beside insight points (beyond the unit mean, × level)
+        a = r["actual"]
+        assert r["feedback"] and r["score"] == pytest.approx(100 * max(0.0, 1 - abs(0.05 - a) / scale))
+        assert r["points"] == pytest.approx(100 * max(0.0, abs(mean - a) - abs(0.05 - a)) / scale * multiplier)
+        assert r["max_points"] == pytest.approx(100 * abs(mean - a) / scale * multiplier)
+    rv = alice.get(f"/api/rounds/{reveals[0]['round_id']}/reveal").json()
+    assert (rv["score"], rv["points"], rv["max_points"]) == pytest.approx(
+        (reveals[0]["score"], reveals[0]["points"], reveals[0]["max_points"])
+    )
     view = alice.get(f"/api/games/{game['game_id']}").json()
     assert view["done"] and view["n_answered"] == 4
+    assert [x["points"] for x in view["results"]] == pytest.approx([r["points"] for r in reveals])
+    assert [x["max_points"] for x in view["results"]] == pytest.approx([r["max_points"] for r in reveals])
     summary = view["summary"]
     assert summary["you"]["n"] == 4 and len(summary["you"]["curve"]) == 4
+    assert summary["you"]["points"] == pytest.approx(sum(r["points"] for r in reveals))
+    assert summary["you"]["max_points"] == pytest.approx(sum(r["max_points"] for r in reveals))
+    mean_bot = next(b for b in summary["bots"] if b["name"] == "mean")
+    assert mean_bot["points"] == pytest.approx(0.0, abs=1e-9) and mean_bot["max_points"] > 0
+    assert {p["points_version"] for p in [summary["you"], *summary["bots"]]} == {"insight-1"}
     assert {b["name"] for b in summary["bots"]} == {"mean", "unigram", "knn", "ridge"}
     assert all(b["n"] == 4 for b in summary["bots"])
     assert alice.get(f"/api/games/{game['game_id']}/summary").json() == summary

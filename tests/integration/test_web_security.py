@@ -60,6 +60,7 @@ def test_feedback_off_guess_answers_without_truth_or_score(app: FastAPI) -> None
     assert rnd is not None
     body = p.guess(rnd, 1.0).json()
     assert body["feedback"] is False and body["actual"] is None and body["score"] is None and body["points"] is None
+    assert body["max_points"] is None
     r = p.get(f"/api/rounds/{rnd['round_id']}/reveal")
     assert r.status_code == 403
 

@@ -197,7 +197,9 @@ def test_feedback_off_study_never_reveals(app: FastAPI, owner: Player) -> None:
         view = p.get(f"/api/games/{g['game_id']}").json()
         assert not view["feedback"] and view["summary"]["you"] is None and view["summary"]["bots"] == []
         assert all(res["actual"] is None and res["score"] is None for res in view["results"])
+        assert all(res["points"] is None and res["max_points"] is None for res in view["results"])
     assert all(x["actual"] is None and x["score"] is None and x["points"] is None for x in guesses)
+    assert all(x["max_points"] is None for x in guesses)
     assert p.get(f"/api/rounds/{guesses[0]['round_id']}/reveal").status_code == 403
     practice = next(g for g in games if g["practice"])
     assert p.play_game(practice["game_id"])[0]["actual"] is not None  # the warm-up has feedback
