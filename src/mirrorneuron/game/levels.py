@@ -16,7 +16,7 @@ from mirrorneuron.game.context import Contributions, Example, NeighbourHint, Uni
 from mirrorneuron.game.sampling import References
 from mirrorneuron.game.scoring import finite_array, unit_scale
 
-# Less information = harder = a larger multiplier on the round score (points = score × multiplier).
+# Less information = harder = a larger multiplier on the insight points (game.scoring.insight_points).
 _MULTIPLIERS = {0: 2.0, 1: 1.5, 2: 1.2, 3: 1.0}
 _DESCRIPTIONS = {
     0: "blind: the unit's id, range and quantiles only; learn from feedback",
