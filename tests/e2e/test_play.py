@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,8 @@ def test_newcomer_plays_five_rounds_with_the_keyboard(page: Page, server: str, a
         page.keyboard.press("Enter")
         expect(page.locator("#reveal")).to_be_visible()
         expect(page.locator("#r-actual")).not_to_be_empty()
-        expect(page.locator("#r-score")).to_contain_text("/100")
+        expect(page.locator("#r-score")).to_contain_text("/100")  # closeness, beside the insight points
+        expect(page.locator("#r-points")).to_have_text(re.compile(r"^\+\d+ of \d+ pts$"))
         if i == 0:
             expect(page.locator("#r-window .tok").first).to_be_visible()
             page.screenshot(path=str(artifacts / "e2e-reveal.png"), full_page=True)
@@ -46,6 +48,7 @@ def test_newcomer_plays_five_rounds_with_the_keyboard(page: Page, server: str, a
     for name in ("you", "mean", "unigram", "knn", "ridge"):
         expect(summary.locator("td", has_text=name).first).to_be_visible()
     expect(summary).to_contain_text("over 5 rounds")
+    expect(summary.locator("p.lead")).to_contain_text(re.compile(r"insight \d+ of \d+ points"))
     page.screenshot(path=str(artifacts / "e2e-summary.png"), full_page=True)
     assert not errors, errors
 
