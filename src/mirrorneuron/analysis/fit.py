@@ -32,8 +32,7 @@ SE_RTOL = 1e-4  # the variance solves need two or three digits only
 class ArrayFit:
     """A fit on integer codes. ``*_se`` are standard errors; ``level_effect[0]`` is the reference (0, se 0)."""
 
-    mu: float
-    mu_se: float
+    mu: float  # the overall mean outcome (a nuisance parameter: no se, the ridge makes diag(N⁻¹) overstate it)
     skill: np.ndarray  # [P]
     skill_se: np.ndarray
     difficulty: np.ndarray  # [U]
@@ -156,7 +155,6 @@ def fit_arrays(
     level_se[empty] = np.nan
     return ArrayFit(
         mu=float(fixed[0]),
-        mu_se=float(np.sqrt(var_fixed[0])),
         skill=skill,
         skill_se=np.sqrt(var_big[:n_p]),
         difficulty=difficulty,
@@ -185,7 +183,7 @@ def _interval(est: np.ndarray, se: np.ndarray) -> dict[str, np.ndarray]:
 class SkillDifficultyFit:
     """A fit as DataFrames. ``players``: player_id, skill, se, lo, hi (95 %), n_rounds. ``units``: unit_id,
     difficulty, se, lo, hi, n_rounds, n_players. ``levels``: level, effect (vs the lowest level), se, lo, hi,
-    n_rounds. ``summary``: mu, beta (practice), their se, sigma, counts, ridge, iterations, converged."""
+    n_rounds. ``summary``: mu, beta (practice) and its se, sigma, counts, ridge, iterations, converged."""
 
     players: pd.DataFrame
     units: pd.DataFrame
@@ -241,7 +239,6 @@ def fit_skill_difficulty(
     )
     summary = {
         "mu": fit.mu,
-        "mu_se": fit.mu_se,
         "beta": fit.beta,
         "beta_se": fit.beta_se,
         "sigma": fit.sigma,

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
-from mirrorneuron.analysis.fit import prior_rounds
+from mirrorneuron.analysis.fit import Z95, ArrayFit, prior_rounds
 
 ROUND_COLUMNS = ("player_id", "unit_id", "level", "prior_rounds", "outcome", "game", "seq")
 
@@ -127,4 +128,51 @@ def simulate(config: SimConfig | None = None) -> Simulation:
         skill=skill,
         difficulty=difficulty,
         clipped=float(np.mean((raw < 0) | (raw > 1))),
+    )
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """How well a fit recovered a simulation's planted truth (coverage: of the nominal 95 % intervals)."""
+
+    difficulty_spearman: float
+    skill_spearman: float
+    difficulty_coverage: float
+    skill_coverage: float
+    interval_coverage: float  # over players and units together
+    level_error: np.ndarray  # [L] fitted − planted level effect (contrasts with level 0)
+    level_z: np.ndarray  # [L] level_error / se (0 for the reference)
+    beta_error: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "difficulty_spearman": self.difficulty_spearman,
+            "skill_spearman": self.skill_spearman,
+            "difficulty_coverage": self.difficulty_coverage,
+            "skill_coverage": self.skill_coverage,
+            "interval_coverage": self.interval_coverage,
+            "level_error": self.level_error.tolist(),
+            "level_z": self.level_z.tolist(),
+            "beta_error": self.beta_error,
+        }
+
+
+def recovery(sim: Simulation, fit: ArrayFit) -> Recovery:
+    """Compare ``fit`` (on ``sim``'s codes) with the planted truth."""
+    if fit.skill.size != sim.skill.size or fit.difficulty.size != sim.difficulty.size:
+        raise ValueError("the fit's players/units do not match the simulation's (fit on its codes)")
+    hit_s = np.abs(fit.skill - sim.skill) <= Z95 * fit.skill_se
+    hit_d = np.abs(fit.difficulty - sim.difficulty) <= Z95 * fit.difficulty_se
+    planted = np.asarray(sim.config.level_effect, dtype=np.float64)[: fit.level_effect.size]
+    err = fit.level_effect - (planted - planted[0])
+    z = np.divide(err, fit.level_se, out=np.zeros_like(err), where=fit.level_se > 0)
+    return Recovery(
+        difficulty_spearman=float(spearmanr(fit.difficulty, sim.difficulty).statistic),
+        skill_spearman=float(spearmanr(fit.skill, sim.skill).statistic),
+        difficulty_coverage=float(hit_d.mean()),
+        skill_coverage=float(hit_s.mean()),
+        interval_coverage=float(np.r_[hit_s, hit_d].mean()),
+        level_error=err,
+        level_z=z,
+        beta_error=None if fit.beta is None else fit.beta - sim.config.beta,
     )
