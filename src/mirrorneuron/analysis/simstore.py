@@ -9,13 +9,16 @@ games are recorded with ``design="simulated"`` and ``policy="simulator"`` so the
 
 from __future__ import annotations
 
+import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Connection, Engine, Table, insert
+from sqlalchemy import JSON, Connection, Engine, Table, insert
+from sqlalchemy.types import TypeEngine
 
 from mirrorneuron.analysis.simulate import Simulation
 from mirrorneuron.game.scoring import round_score
@@ -78,6 +81,13 @@ def write_simulation(engine: Engine, sim: Simulation, *, tag: str | None = None,
     return StoredSimulation(model_id, player_ids, unit_ids, sim.n_rounds)
 
 
+def _processor(col_type: TypeEngine[Any], conn: Connection) -> Callable[[Any], Any] | None:
+    proc = col_type.bind_processor(conn.dialect)
+    if proc is None and isinstance(col_type, JSON):  # psycopg's dialect adapts JSON in its own executemany
+        return json.dumps
+    return proc
+
+
 def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """INSERT ``rows`` (dicts with the same keys) with one driver-level ``executemany`` of the Core INSERT
     compiled for the connection's dialect. Values pass through each column type's bind processor (UTC
@@ -86,7 +96,7 @@ def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         return
     keys = list(rows[0])
     compiled = insert(table).compile(dialect=conn.dialect, column_keys=keys)
-    procs = {k: table.c[k].type.bind_processor(conn.dialect) for k in keys}
+    procs = {k: _processor(table.c[k].type, conn) for k in keys}
     order = list(compiled.positiontup) if compiled.positional and compiled.positiontup else keys
     funcs = [procs[k] for k in order]
     if not compiled.positional:
