@@ -46,7 +46,9 @@ def test_bad_configs_are_refused() -> None:
         ("analysis reads and writes the store", "mirrorneuron.analysis.simstore", "torch"),
     ],
 )
-def test_the_analysis_contracts_hold_and_a_planted_import_breaks_them(contract: str, importer: str, imported: str) -> None:
+def test_the_analysis_contracts_hold_and_a_planted_import_breaks_them(
+    contract: str, importer: str, imported: str
+) -> None:
     g = graph()
     assert _kept(contract, g)
     g.add_import(importer=importer, imported=imported)

@@ -51,7 +51,9 @@ class ArrayFit:
     iterations: int
     converged: bool
 
-    def predict(self, player: np.ndarray, unit: np.ndarray, level: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+    def predict(
+        self, player: np.ndarray, unit: np.ndarray, level: np.ndarray, prior: np.ndarray | None = None
+    ) -> np.ndarray:
         out = self.mu + self.skill[player] - self.difficulty[unit] + self.level_effect[level]
         if self.beta is not None:
             if prior is None:
@@ -103,14 +105,16 @@ def fit_arrays(
 ) -> ArrayFit:
     """Fit the model to per-round integer codes (player, unit, level: 0-based) and outcomes.
 
-    ``prior`` (rounds already played on that unit) adds the practice term ``beta · log1p(prior)``. Level 0 is
+    ``prior`` (rounds already played on that unit) adds the practice term ``beta · log1p(prior)`` (beta None if all are 0). Level 0 is
     the reference; a level code with no rounds gets effect NaN. ValueError on malformed input."""
     p_idx, n_p = _codes("player", player, n_players)
     u_idx, n_u = _codes("unit", unit, n_units)
     l_idx, n_l = _codes("level", level, n_levels)
     y = np.asarray(outcome, dtype=np.float64)
     if not (p_idx.size == u_idx.size == l_idx.size == y.size):
-        raise ValueError(f"player, unit, level and outcome differ in length ({p_idx.size}, {u_idx.size}, {l_idx.size}, {y.size})")
+        raise ValueError(
+            f"player, unit, level and outcome differ in length ({p_idx.size}, {u_idx.size}, {l_idx.size}, {y.size})"
+        )
     if y.size < 2:
         raise ValueError("a fit needs at least 2 rounds")
     if not np.all(np.isfinite(y)):
@@ -122,15 +126,12 @@ def fit_arrays(
         pr = np.asarray(prior, dtype=np.float64)
         if pr.shape != y.shape or not np.all(np.isfinite(pr)) or (pr.size and pr.min() < 0):
             raise ValueError("prior must be one non-negative count per round")
-        x = np.log1p(pr)
+        x = np.log1p(pr) if pr.any() else None  # nobody played a unit twice: no practice term to fit
     level_rounds = np.bincount(l_idx, minlength=n_l)
     if level_rounds[0] == 0:
         raise ValueError("level code 0 (the reference level) has no rounds")
     normal = normal_equations(p_idx, u_idx, l_idx, y, x, n_p, n_u, n_l, float(ridge))
-    # empty levels would make the fixed block singular: pin them at 0 with a unit diagonal
-    empty = np.flatnonzero(level_rounds[1:] == 0) + 1
-    for k in empty:
-        normal.fixed[k, k] = 1.0
+    empty = np.flatnonzero(level_rounds == 0)  # their effects come out as 0 (pinned); reported as NaN
     big, k_fixed = normal.diag_a.size, normal.fixed.shape[0]
     # one block solve: the estimate (tight) and one unit vector per fixed parameter (for its variance)
     b = np.zeros((normal.size, 1 + k_fixed))
@@ -223,7 +224,12 @@ def fit_skill_difficulty(
         ridge=ridge,
     )
     players_df = pd.DataFrame(
-        {"player_id": players.categories, "skill": fit.skill, **_interval(fit.skill, fit.skill_se), "n_rounds": fit.player_rounds}
+        {
+            "player_id": players.categories,
+            "skill": fit.skill,
+            **_interval(fit.skill, fit.skill_se),
+            "n_rounds": fit.player_rounds,
+        }
     )
     units_df = pd.DataFrame(
         {
@@ -235,7 +241,12 @@ def fit_skill_difficulty(
         }
     )
     levels_df = pd.DataFrame(
-        {"level": level_labels, "effect": fit.level_effect, **_interval(fit.level_effect, fit.level_se), "n_rounds": fit.level_rounds}
+        {
+            "level": level_labels,
+            "effect": fit.level_effect,
+            **_interval(fit.level_effect, fit.level_se),
+            "n_rounds": fit.level_rounds,
+        }
     )
     summary = {
         "mu": fit.mu,

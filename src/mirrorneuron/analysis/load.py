@@ -59,7 +59,11 @@ LOAD_COLUMNS = (*COLUMNS, "outcome", "abs_error", "prior_rounds")
 
 
 def rounds_query(
-    *, study_id: str | None = None, model_id: str | None = None, player_kind: str | None = None, design: str | None = None
+    *,
+    study_id: str | None = None,
+    model_id: str | None = None,
+    player_kind: str | None = None,
+    design: str | None = None,
 ) -> Select[Any]:
     """The one SELECT behind :func:`load_rounds` (filters are optional and combine with AND)."""
     stmt = (
@@ -70,7 +74,12 @@ def rounds_query(
         .join(_p, _p.c.id == _g.c.player_id)
         .join(_u, _u.c.id == _r.c.unit_id)
     )
-    for col, value in ((_gm.c.study_id, study_id), (_u.c.model_id, model_id), (_p.c.kind, player_kind), (_gm.c.design, design)):
+    for col, value in (
+        (_gm.c.study_id, study_id),
+        (_u.c.model_id, model_id),
+        (_p.c.kind, player_kind),
+        (_gm.c.design, design),
+    ):
         if value is not None:
             stmt = stmt.where(col == value)
     return stmt
@@ -107,7 +116,9 @@ def load_rounds(
         parts = [_frame([])]
     df = pd.DataFrame(
         {
-            name: union_categoricals([p[name] for p in parts]) if name in CATEGORIES else np.concatenate([p[name].to_numpy() for p in parts])
+            name: union_categoricals([p[name] for p in parts])
+            if name in CATEGORIES
+            else np.concatenate([p[name].to_numpy() for p in parts])
             for name in COLUMNS
         }
     )

@@ -23,8 +23,8 @@ from sqlalchemy.types import TypeEngine
 from mirrorneuron.analysis.simulate import Simulation
 from mirrorneuron.game.scoring import round_score
 from mirrorneuron.store.catalog import ensure_examples, ensure_model, ensure_unit
-from mirrorneuron.store.models import Game, Guess, Player, Round
 from mirrorneuron.store.db import session_factory
+from mirrorneuron.store.models import Game, Guess, Player, Round
 
 SITE = "blocks.0.mlp.post"
 N_EXAMPLES = 64
@@ -47,7 +47,9 @@ def _scales(n_units: int, rng: np.random.Generator) -> np.ndarray:
     return np.exp(rng.normal(0.0, 0.5, n_units))  # units differ in range; scores are scale-free
 
 
-def write_simulation(engine: Engine, sim: Simulation, *, tag: str | None = None, chunk_games: int = 5000) -> StoredSimulation:
+def write_simulation(
+    engine: Engine, sim: Simulation, *, tag: str | None = None, chunk_games: int = 5000
+) -> StoredSimulation:
     """Store every round of ``sim``; ``tag`` (default random) keeps ids apart from other simulations."""
     tag = tag or secrets.token_hex(4)
     c = sim.config
@@ -63,7 +65,9 @@ def write_simulation(engine: Engine, sim: Simulation, *, tag: str | None = None,
         for j, uid in enumerate(unit_ids):
             ensure_unit(s, uid, model_id, SITE, "neuron", j, {"scale": float(scales[j]), "simulated": True})
         ensure_examples(
-            s, model_id, [{"id": e, "harvest_index": k, "payload": {"simulated": True}} for k, e in enumerate(example_ids)]
+            s,
+            model_id,
+            [{"id": e, "harvest_index": k, "payload": {"simulated": True}} for k, e in enumerate(example_ids)],
         )
         s.commit()
     with engine.begin() as conn:

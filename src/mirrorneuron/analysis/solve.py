@@ -66,27 +66,19 @@ def normal_equations(
     counts.sum_duplicates()
     n_p = np.bincount(player, minlength=n_players).astype(np.float64)
     n_u = np.bincount(unit, minlength=n_units).astype(np.float64)
-    # fixed-block columns per round: 1 (mu), one-hot levels 1.., x (practice)
-    fixed_cols: list[tuple[np.ndarray | None, np.ndarray | None]] = [(None, None)]  # (mask-by-level, weights)
-    fixed_cols += [(level == k, None) for k in range(1, n_levels)]
-    if x is not None:
-        fixed_cols.append((None, x))
-    k = len(fixed_cols)
+    # the fixed block's columns per round: 1 (mu), a one-hot column per level after the first, x (practice)
+    cols = [ones] + [(level == k).astype(np.float64) for k in range(1, n_levels)] + ([] if x is None else [x])
+    k = len(cols)
     cross = np.zeros((pu, k))
     fixed = np.zeros((k, k))
-    rhs_f = np.zeros(k)
-    col_values = []
-    for j, (mask, w) in enumerate(fixed_cols):
-        vals = ones if w is None else w
-        if mask is not None:
-            vals = mask.astype(np.float64)
-        col_values.append(vals)
+    rhs_f = np.array([c @ y for c in cols])
+    for j, vals in enumerate(cols):
         cross[:n_players, j] = np.bincount(player, weights=vals, minlength=n_players)
         cross[n_players:, j] = -np.bincount(unit, weights=vals, minlength=n_units)
-        rhs_f[j] = vals @ y
-    for i in range(k):
-        for j in range(i, k):
-            fixed[i, j] = fixed[j, i] = col_values[i] @ col_values[j]
+        for i in range(j + 1):
+            fixed[i, j] = fixed[j, i] = cols[i] @ vals
+    empty = np.flatnonzero(np.diag(fixed) == 0)
+    fixed[empty, empty] = 1.0  # a level without rounds: pinned at 0 instead of a singular system
     rhs_b = np.concatenate(
         [np.bincount(player, weights=y, minlength=n_players), -np.bincount(unit, weights=y, minlength=n_units)]
     )
