@@ -113,6 +113,8 @@ def test_the_dataframe_api_keeps_labels_and_uses_the_lowest_level_as_reference(s
 def test_without_a_practice_term_beta_is_none(sim: Simulation) -> None:
     fit = fit_skill_difficulty(sim.rounds(), practice=None)
     assert fit.summary["beta"] is None and fit.arrays.beta is None
+    zeros = fit_arrays(sim.player, sim.unit, sim.level, sim.outcome, np.zeros(sim.n_rounds))  # nothing replayed
+    assert zeros.beta is None and zeros.beta_se is None
 
 
 def test_an_empty_level_gets_nan_not_a_number(sim: Simulation) -> None:
