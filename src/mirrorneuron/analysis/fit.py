@@ -105,8 +105,10 @@ def fit_arrays(
 ) -> ArrayFit:
     """Fit the model to per-round integer codes (player, unit, level: 0-based) and outcomes.
 
-    ``prior`` (rounds already played on that unit) adds the practice term ``beta · log1p(prior)`` (beta None if all are 0). Level 0 is
-    the reference; a level code with no rounds gets effect NaN. ValueError on malformed input."""
+    ``prior`` (rounds already played on that unit) adds the practice term ``beta · log1p(prior)`` (beta is
+    None if every prior is 0). Level 0 is the reference; a level code with no rounds gets effect NaN. Players
+    or units without rounds (codes below ``n_players`` / ``n_units`` never used) stay at 0 with the ridge's
+    prior se. ValueError on malformed input."""
     p_idx, n_p = _codes("player", player, n_players)
     u_idx, n_u = _codes("unit", unit, n_units)
     l_idx, n_l = _codes("level", level, n_levels)
@@ -147,7 +149,8 @@ def fit_arrays(
     if beta is not None and x is not None:
         fitted += beta * x
     resid = y - fitted
-    dof = max(y.size - (n_p + n_u + k_fixed), 1)
+    played = int(np.count_nonzero(normal.diag_a > ridge))  # players and units with rounds
+    dof = max(y.size - (played + k_fixed - empty.size), 1)
     sigma2 = float(resid @ resid) / dof
     var_big = big_block_variances(normal) * sigma2
     var_fixed = np.diag(sol[big:, 1:]) * sigma2

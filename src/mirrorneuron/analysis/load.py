@@ -8,7 +8,8 @@ as Python rows; works the same on SQLite and Postgres. One row per guess, in pla
     seconds, outcome (= score / 100), abs_error (= |guess − actual| / scale), prior_rounds
 
 ``prior_rounds`` counts the rounds the same player had already answered on the same unit (the fit's practice
-term). Id columns are pandas categoricals.
+term), within the selection: with a filter, rounds outside it are not counted. Id columns are pandas
+categoricals.
 """
 
 from __future__ import annotations
