@@ -237,6 +237,11 @@ def test_export_parquet_and_csv(owner: Player, study: dict[str, Any], tmp_path: 
         table.column_names
     )
     assert set(table.column("study_id").to_pylist()) == {sid}
+    humans = [r for r in table.to_pylist() if r["player_kind"] == "human" and not r["practice"]]
+    assert humans and {(r["design"], r["seed"], r["client"]) for r in humans} == {("within", 4, "web")}
+    assert all(r["points_version"] for r in humans) and all(r["points"] is not None for r in humans)
+    bots = [r for r in table.to_pylist() if r["player_kind"] == "bot"]
+    assert bots and all(r["bot_name"] in {"mean", "unigram", "knn", "ridge"} and r["bot_version"] for r in bots)
     csv_resp = owner.get(f"/api/studies/{sid}/export.csv")
     assert csv_resp.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(csv_resp.text)))

@@ -1,4 +1,7 @@
-"""Exports: one row per guess joined with its round, game and player, as Parquet or CSV (DESIGN.md §4)."""
+"""Exports: one row per guess joined with its round, game and player, as Parquet or CSV (DESIGN.md §4).
+
+Each row carries how its game was drawn (design, seed, client, unit policy), which bot (and version) made a bot
+guess, and both scores: the closeness ``score`` and the insight ``points`` with their formula version."""
 
 from __future__ import annotations
 
@@ -21,10 +24,16 @@ SCHEMA = pa.schema(
         ("player_id", pa.string()),
         ("player_name", pa.string()),
         ("player_kind", pa.string()),
+        ("bot_name", pa.string()),
+        ("bot_version", pa.string()),
         ("study_id", pa.string()),
         ("game_id", pa.string()),
         ("feedback", pa.bool_()),
         ("practice", pa.bool_()),
+        ("design", pa.string()),
+        ("seed", pa.int64()),
+        ("client", pa.string()),
+        ("policy", pa.string()),
         ("round_id", pa.string()),
         ("seq", pa.int64()),
         ("model_id", pa.string()),
@@ -38,6 +47,8 @@ SCHEMA = pa.schema(
         ("actual", pa.float64()),
         ("guess", pa.float64()),
         ("score", pa.float64()),
+        ("points", pa.float64()),
+        ("points_version", pa.string()),
         ("seconds", pa.float64()),
     ]
 )
@@ -52,10 +63,16 @@ def guesses_table(s: Session, study_id: str | None = None) -> pa.Table:
             Player.id,
             Player.display_name,
             Player.kind,
+            Player.bot_name,
+            Player.bot_version,
             Game.study_id,
             Game.id,
             Game.feedback,
             Game.practice,
+            Game.design,
+            Game.seed,
+            Game.client,
+            Game.policy,
             Round.id,
             Round.seq,
             Unit.model_id,
@@ -69,6 +86,8 @@ def guesses_table(s: Session, study_id: str | None = None) -> pa.Table:
             Round.actual,
             Guess.value,
             Guess.score,
+            Guess.points,
+            Guess.points_version,
             Guess.seconds,
         )
         .join(Round, Round.id == Guess.round_id)
