@@ -133,7 +133,7 @@ class Game(Base):
     study_id: Mapped[str | None] = mapped_column(ForeignKey("studies.id"), index=True)
     seed: Mapped[int] = mapped_column(Integer, default=0)
     practice: Mapped[bool] = mapped_column(Boolean, default=False)
-    # how the rounds were drawn: "casual", a study's "between" / "within" design, or "bots"
+    # how the rounds were drawn: "casual", a study's "between" / "within" design, "bots", or "simulated" (analysis)
     design: Mapped[str] = mapped_column(String(16), default="casual", server_default="casual")
     client: Mapped[str] = mapped_column(String(16), default="web", server_default="web")  # web, terminal, cli
     policy: Mapped[str | None] = mapped_column(String(64))  # how the unit was chosen (None: by the player)
