@@ -71,6 +71,7 @@ class Player(Base):
     kind: Mapped[str] = mapped_column(String(8), default="human")
     bot_name: Mapped[str | None] = mapped_column(String(40))  # bots only: which bot and which version of it
     bot_version: Mapped[str | None] = mapped_column(String(40))
+    tutorial_done_at: Mapped[datetime | None] = mapped_column()  # finished or skipped the tutorial
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -80,6 +81,8 @@ class Model(Base):
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     modality: Mapped[str] = mapped_column(String(16))
     checksum: Mapped[str] = mapped_column(String(128))
+    # training knobs and capability (activation, width, depth, l1, data, task, seed, val_loss, …)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -92,6 +95,20 @@ class Unit(Base):
     kind: Mapped[str] = mapped_column(String(32))
     index: Mapped[int] = mapped_column(Integer)
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class UnitScore(Base):
+    """One automated finder's score of one unit (``finders``); None where the finder cannot score it."""
+
+    __tablename__ = "unit_scores"
+    __table_args__ = (UniqueConstraint("unit_id", "finder"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id"))
+    finder: Mapped[str] = mapped_column(String(64), index=True)
+    finder_version: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Example(Base):
