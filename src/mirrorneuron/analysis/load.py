@@ -19,9 +19,10 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
-from sqlalchemy import Engine, Select, Table, select
+from sqlalchemy import Engine, Select, Table
 
 from mirrorneuron.analysis.fit import prior_rounds
+from mirrorneuron.store.export import Selection, joined
 from mirrorneuron.store.models import Game, Guess, Player, Round, Unit
 
 CHUNK = 200_000
@@ -67,23 +68,8 @@ def rounds_query(
     design: str | None = None,
 ) -> Select[Any]:
     """The one SELECT behind :func:`load_rounds` (filters are optional and combine with AND)."""
-    stmt = (
-        select(*_SELECT)
-        .select_from(_g)
-        .join(_r, _r.c.id == _g.c.round_id)
-        .join(_gm, _gm.c.id == _r.c.game_id)
-        .join(_p, _p.c.id == _g.c.player_id)
-        .join(_u, _u.c.id == _r.c.unit_id)
-    )
-    for col, value in (
-        (_gm.c.study_id, study_id),
-        (_u.c.model_id, model_id),
-        (_p.c.kind, player_kind),
-        (_gm.c.design, design),
-    ):
-        if value is not None:
-            stmt = stmt.where(col == value)
-    return stmt
+    selection = Selection(study_id, model_id, player_kind or "all", design)
+    return selection.where(joined(*_SELECT))
 
 
 def _frame(rows: list[Any]) -> pd.DataFrame:
