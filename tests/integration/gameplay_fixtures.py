@@ -7,17 +7,19 @@ with attributes, one of the games in a study. Import the fixture into a test mod
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 from store_fixtures import uid
 
 from mirrorneuron.game import ArrayContext, ImageExample, TextExample, make_rounds
-from mirrorneuron.store import repo
+from mirrorneuron.store import export, repo
 from mirrorneuron.store.db import session_factory
 from mirrorneuron.store.models import Model
 
@@ -129,3 +131,29 @@ def marked(example: dict[str, Any]) -> str:
     """The window with its target in [[ ]], computed here independently of the export."""
     tokens, t = example["tokens"], example["target"]
     return "".join(tokens[:t]) + "[[" + tokens[t] + "]]" + "".join(tokens[t + 1 :])
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.ndarray | list):
+        return [_plain(x) for x in v]
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
+        return None
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def rows_of(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain Python values (None for every kind of missing), comparable across libraries."""
+    return [{k: _plain(v) for k, v in r.items()} for r in df.astype(object).to_dict("records")]
+
+
+def faulty_join(fault: str) -> Any:
+    """A stand-in for ``store.export.joined`` with a planted fault: ``duplicates`` or ``drops-bots``."""
+    real = export.joined
+
+    def joined(*columns: Any) -> Any:
+        stmt = real(*columns)
+        if fault == "duplicates":  # one row per example of the unit's model, not per guess
+            return stmt.join(export._e, export._e.c.model_id == export._u.c.model_id)
+        return stmt.where(export._p.c.kind == "human")  # drops the bots' rows
+
+    return joined

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import store_fixtures as fx
-from gameplay_fixtures import IMAGE_ATTRS, TEXT_ATTRS, Played, marked, played
+from gameplay_fixtures import IMAGE_ATTRS, TEXT_ATTRS, Played, faulty_join, marked, played, rows_of
 from sqlalchemy import Engine, insert
 
 from mirrorneuron import analysis
@@ -77,19 +77,6 @@ def test_model_attributes_are_columns(store_engine: Engine, played: Played) -> N
     row = models.set_index("model_id").loc[played.text_model]
     assert (row["activation"], row["width"], row["seed"], row["modality"]) == ("gelu", 64, 7, "text")
     assert list(analysis.load_models(store_engine, played.image_model)["model_id"]) == [played.image_model]
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, np.ndarray | list):
-        return [_plain(x) for x in v]
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
-        return None
-    return v.item() if isinstance(v, np.generic) else v
-
-
-def rows_of(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as plain Python values (None for every kind of missing), comparable across libraries."""
-    return [{k: _plain(v) for k, v in r.items()} for r in df.astype(object).to_dict("records")]
 
 
 def test_pandas_and_polars_hold_the_same_rows(store_engine: Engine, played: Played) -> None:
@@ -177,23 +164,11 @@ def test_analysis_data_and_finder_scores(store_engine: Engine, played: Played) -
 # --- planted faults: the row guard above must catch each of them -----------------------------------------
 
 
-def _faulty_join(fault: str) -> Any:
-    real = export.joined
-
-    def joined(*columns: Any) -> Any:
-        stmt = real(*columns)
-        if fault == "duplicates":  # one row per example of the unit's model, not per guess
-            return stmt.join(export._e, export._e.c.model_id == export._u.c.model_id)
-        return stmt.where(export._p.c.kind == "human")  # drops the bots' rows
-
-    return joined
-
-
 @pytest.mark.parametrize("fault", ["duplicates", "drops-bots"])
 def test_planted_bad_join_fails_the_row_guard(
     store_engine: Engine, played: Played, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:
-    monkeypatch.setattr(export, "joined", _faulty_join(fault))
+    monkeypatch.setattr(export, "joined", faulty_join(fault))
     df = analysis.load(store_engine)
     with pytest.raises(AssertionError, match="rows dropped or duplicated"):
         check_rounds(df, played)
