@@ -84,8 +84,10 @@ def load(
         gameplay = Gameplay(conn, selection, with_examples=with_examples)
         table = _with_derived(pa.Table.from_batches(list(gameplay.batches()), schema=gameplay.schema))
     if frame == "polars":
-        import polars as pl
-
+        try:
+            import polars as pl
+        except ImportError:
+            raise ImportError("frame='polars' needs the polars package: pip install polars") from None
         return pl.from_arrow(table)
     for name in CATEGORIES:
         if name in table.column_names:
