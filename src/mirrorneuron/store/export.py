@@ -13,16 +13,15 @@ example, not per row. This is the researcher's export: the truth is in ``actual`
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, Select, Table, func, select
@@ -269,10 +268,17 @@ def check_format(fmt: str) -> None:
         raise ValueError(f"export format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 
-def _json_value(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v.isoformat() if isinstance(v, datetime) else v
+def _json_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with timestamps as ISO 8601 text (UTC, ``Z``) and NaN as null, column by column."""
+    cols = []
+    for fld, col in zip(batch.schema, batch.columns, strict=True):
+        if pa.types.is_timestamp(fld.type):
+            fmt = "%Y-%m-%dT%H:%M:%SZ" if fld.type.tz == "UTC" else "%Y-%m-%dT%H:%M:%S%z"
+            col = pc.strftime(col, format=fmt)
+        elif pa.types.is_floating(fld.type):
+            col = pc.if_else(pc.is_nan(col), pa.scalar(None, fld.type), col)
+        cols.append(col)
+    return pa.RecordBatch.from_arrays(cols, names=batch.schema.names)
 
 
 @contextmanager
@@ -283,8 +289,7 @@ def _sink(path: Path, schema: pa.Schema, fmt: str) -> Iterator[Callable[[pa.Reco
         with path.open("w", encoding="utf-8") as f:
 
             def write_lines(batch: pa.RecordBatch) -> None:
-                for row in batch.to_pylist():
-                    f.write(json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False) + "\n")
+                f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in _json_ready(batch).to_pylist())
 
             yield write_lines
         return
