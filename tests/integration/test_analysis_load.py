@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import store_fixtures as fx
 from gameplay_fixtures import IMAGE_ATTRS, TEXT_ATTRS, Played, faulty_join, marked, played, rows_of
@@ -159,6 +160,17 @@ def test_analysis_data_and_finder_scores(store_engine: Engine, played: Played) -
     assert set(both.rounds["player_kind"]) == {"human", "bot"} and len(both.models) >= 2
     with pytest.raises(NotFound):
         analysis.load_analysis_data(store_engine, study="nope")
+
+
+def test_small_batches_stream_the_same_rows(store_engine: Engine, played: Played) -> None:
+    """Many batches, each with its own example lookups while the stream is open (a server-side cursor on
+    Postgres), give the rows one batch gives."""
+    with store_engine.connect() as conn:
+        small = export.Gameplay(conn, batch_size=3)
+        batches = list(small.batches())
+        whole = pa.Table.from_batches(list(export.Gameplay(conn).batches()))
+        assert len(batches) == 4 and small.count() == played.n_answered
+    assert pa.Table.from_batches(batches).equals(whole)
 
 
 # --- planted faults: the row guard above must catch each of them -----------------------------------------
