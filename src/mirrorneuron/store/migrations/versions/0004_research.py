@@ -46,7 +46,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_unit_scores_finder", table_name="unit_scores")
     op.drop_table("unit_scores")
-    with op.batch_alter_table("players") as b:
-        b.drop_column("tutorial_done_at")
-    with op.batch_alter_table("models") as b:
-        b.drop_column("attributes")
+    # Plain DROP COLUMN (SQLite ≥ 3.35 has it natively): batch mode would copy and drop the whole table,
+    # which the foreign keys of games, units, … pointing at players and models forbid.
+    op.drop_column("players", "tutorial_done_at")
+    op.drop_column("models", "attributes")
