@@ -150,3 +150,19 @@ def test_daily_board_ranks_the_days_finished_games(app: FastAPI, players: dict[s
         pts, closeness, n = totals[r["player_id"]]
         assert r["points"] == pytest.approx(pts) and r["mean_score"] == pytest.approx(closeness / n) and r["rounds"] == n
         assert r["name"] in page
+
+
+def test_level_board_leaves_out_units_an_open_study_locks(app: FastAPI, players: dict[str, Any]) -> None:
+    owner = Client.player("owner", app)
+    config = {"name": "lock", "units": [UNITS[1]], "levels": [1], "rounds_per_unit": 2, "practice_rounds": 0}
+    r = owner.client.post("/api/studies", json=config, headers={"X-CSRF-Token": owner.csrf})
+    assert r.status_code == 201, r.text
+    study = r.json()["study_id"]
+    try:
+        rows = owner.client.get("/api/leaderboard", params={"level": 1}).json()["rows"]
+        assert [r["games"] for r in rows] == [1, 1]  # only the games on the unlocked unit
+    finally:
+        closed = owner.client.post(f"/api/studies/{study}/close", headers={"X-CSRF-Token": owner.csrf})
+        assert closed.status_code == 200, closed.text
+    rows = owner.client.get("/api/leaderboard", params={"level": 1}).json()["rows"]
+    assert [r["games"] for r in rows] == [2, 2]

@@ -1,7 +1,8 @@
 """Read models over finished games: the daily board, the per-level points board, a shared game's comparison.
 
 Only finished games count (every round answered by the game's player): a total that moved after each guess
-would tell how a round went while others still play the same rounds (the daily unit). Insight points count
+would tell how a round went while others still play the same rounds (the daily unit); and the level board
+leaves out the units an open study locks (their scores are refused like their values). Insight points count
 only when made by the current formula (:data:`~mirrorneuron.game.scoring.POINTS_VERSION`), so a board never
 adds points of two formulas; practice and feedback-off games do not count (as in ``stats``).
 """
@@ -15,6 +16,7 @@ from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from mirrorneuron.game.scoring import POINTS_VERSION
+from mirrorneuron.store.locks import locked_units
 from mirrorneuron.store.models import Game, Guess, Player, Round
 from mirrorneuron.store.play import round_max_points
 from mirrorneuron.store.stats import RANKED_GAME, player_label
@@ -75,10 +77,11 @@ def daily_board(s: Session, policy: str, limit: int = 50) -> list[dict[str, Any]
 
 
 def level_board(s: Session, level: int, limit: int = 20) -> list[dict[str, Any]]:
-    """Human players ranked by the insight points of their finished games at ``level`` on every unit (at least
-    3 rounds to be listed). Keys: rank, player_id, name, games, rounds, points, points_per_round, mean_score."""
+    """Human players ranked by the insight points of their finished games at ``level`` on every unit but those
+    an open study locks (at least 3 rounds to be listed). Keys: rank, player_id, name, games, rounds, points,
+    points_per_round, mean_score."""
     per: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for g in finished_games(s, Game.level == int(level)):
+    for g in finished_games(s, Game.level == int(level), Game.unit_id.not_in(list(locked_units(s)))):
         per[g["player_id"]].append(g)
     rows = []
     for pid, games in per.items():
