@@ -154,15 +154,20 @@ def test_daily_board_ranks_the_days_finished_games(app: FastAPI, players: dict[s
 
 def test_level_board_leaves_out_units_an_open_study_locks(app: FastAPI, players: dict[str, Any]) -> None:
     owner = Client.player("owner", app)
+
+    def games() -> dict[str, int]:
+        return {r["player_id"]: r["games"] for r in owner.client.get("/api/leaderboard", params={"level": 1}).json()["rows"]}
+
+    before = games()
     config = {"name": "lock", "units": [UNITS[1]], "levels": [1], "rounds_per_unit": 2, "practice_rounds": 0}
     r = owner.client.post("/api/studies", json=config, headers={"X-CSRF-Token": owner.csrf})
     assert r.status_code == 201, r.text
     study = r.json()["study_id"]
     try:
-        rows = owner.client.get("/api/leaderboard", params={"level": 1}).json()["rows"]
-        assert [r["games"] for r in rows] == [1, 1]  # only the games on the unlocked unit
+        locked = games()
     finally:
         closed = owner.client.post(f"/api/studies/{study}/close", headers={"X-CSRF-Token": owner.csrf})
         assert closed.status_code == 200, closed.text
-    rows = owner.client.get("/api/leaderboard", params={"level": 1}).json()["rows"]
-    assert [r["games"] for r in rows] == [2, 2]
+    p, q = players["clients"]["P"].id, players["clients"]["Q"].id
+    assert locked == {p: before[p] - 1, q: before[q] - 1}  # each played one game on the locked unit
+    assert games() == before
