@@ -28,6 +28,7 @@ from mirrorneuron.store import repo
 from mirrorneuron.store.db import make_engine, session_factory
 from mirrorneuron.units.base import CONTEXT_AFTER, CONTEXT_BEFORE
 from mirrorneuron.units.directions import add_direction
+from mirrorneuron.web.services.share import share_token
 
 web_home, isolated_home, db_url, app = fx.web_home, fx.isolated_home, fx.db_url, fx.app
 
@@ -43,6 +44,8 @@ SKIP_POSTS: dict[str, str] = {
     "/players/me/name": "changes a display name (no values)",
     "/api/studies/{study_id}/close": "the owner's action: would end the lock the walk checks",
     "/play": "the home form runs POST /api/games's start_game, but with a random seed (the walk must be repeatable)",
+    "/api/daily": "starts the daily game: another unit (its leak walk is in test_daily.py)",
+    "/daily": "starts the daily game: another unit (its leak walk is in test_daily.py)",
 }
 
 SKIP_POSTS_ROUTES = [("POST", p) for p in SKIP_POSTS]
@@ -130,6 +133,7 @@ def play_and_walk(app: FastAPI, db_url: str, feedback: bool) -> Iterator[WalkRes
                 "unit_id": [UNIT],
                 "study_id": [study.id],
                 "player_id": players,
+                "token": [share_token(app.state.mn.keys, g) for g in games],  # share links of A's games
             }
             yield walk(
                 app,
@@ -250,6 +254,7 @@ def test_the_walker_finds_a_planted_truth_in_json_and_html(app: FastAPI, db_url:
         clients = [Client("no cookie", TestClient(target), anonymous=True), Client.player("B", target), a]
         rounds = list(truths(db_url, games[:1]))
         ids = {"game_id": games[:1], "round_id": rounds, "unit_id": [UNIT], "study_id": [study.id], "player_id": [a.id]}
+        ids["token"] = [share_token(app.state.mn.keys, games[0])]
         skip = {**SKIP_POSTS, **dict.fromkeys(creates(), "not needed here")}
         return walk(app, clients, [truth], ids, {"unit": [UNIT], "text": [TEXT]}, {}, skip)
 

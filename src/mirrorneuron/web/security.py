@@ -41,6 +41,11 @@ class PlayerKeys:
     def __init__(self, secret: str) -> None:
         self._signer = Signer(secret, salt="mirrorneuron.player")
         self._csrf_key = hashlib.sha256(("csrf:" + secret).encode()).digest()
+        self._derive_key = hashlib.sha256(("derive:" + secret).encode()).digest()
+
+    def digest(self, purpose: str, message: str) -> bytes:
+        """HMAC-SHA256 of ``message`` for ``purpose`` (the daily unit's seed, share links) under the secret."""
+        return hmac.new(self._derive_key, f"{purpose}:{message}".encode(), hashlib.sha256).digest()
 
     def sign(self, player_id: str) -> str:
         return self._signer.sign(player_id).decode()

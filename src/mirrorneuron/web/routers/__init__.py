@@ -2,7 +2,20 @@
 
 from fastapi import APIRouter
 
-from mirrorneuron.web.routers import custom, games, health, home, leaderboard, models, players, rounds, studies, units
+from mirrorneuron.web.routers import (
+    custom,
+    daily,
+    games,
+    health,
+    home,
+    leaderboard,
+    models,
+    players,
+    rounds,
+    share,
+    studies,
+    units,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -15,4 +28,6 @@ ROUTERS: list[APIRouter] = [
     leaderboard.router,
     players.router,
     studies.router,
+    daily.router,
+    share.router,
 ]

@@ -26,10 +26,18 @@ function cleanToken(t) {
   return t.replace(/\n/g, "⏎").replace(/\t/g, "⇥");
 }
 
-// Green for positive, red for negative activations; opacity by |a| / maxAbs.
+// Colour-blind-safe: blue for positive, orange for negative activations, stronger with |a| / maxAbs; on
+// the reveal the underline's weight carries |a| too, so the shading never relies on colour alone.
+const SHADE_RGB = { pos: "37, 99, 235", neg: "234, 88, 12" };
+
 function shade(a, maxAbs) {
   const s = maxAbs > 0 ? Math.min(1, Math.abs(a) / maxAbs) : 0;
-  return a >= 0 ? `rgba(22, 163, 74, ${0.08 + 0.72 * s})` : `rgba(220, 38, 38, ${0.08 + 0.72 * s})`;
+  return `rgba(${a >= 0 ? SHADE_RGB.pos : SHADE_RGB.neg}, ${0.08 + 0.62 * s})`;
+}
+
+function underline(a, maxAbs) {
+  const s = maxAbs > 0 ? Math.min(1, Math.abs(a) / maxAbs) : 0;
+  return `${Math.round(4 * s)}px solid rgb(${a >= 0 ? SHADE_RGB.pos : SHADE_RGB.neg})`;
 }
 
 // A text window: target highlighted, later tokens dimmed (or every token shaded when acts are given).
@@ -40,6 +48,7 @@ function renderWindow(container, tokens, target, acts = null) {
     const span = el("span", { class: "tok" }, cleanToken(t));
     if (acts) {
       span.style.background = shade(acts[i], maxAbs);
+      span.style.borderBottom = underline(acts[i], maxAbs);
       span.title = `${fmt(acts[i])}`;
       if (i === target) span.classList.add("target-outline");
     } else if (i === target) {

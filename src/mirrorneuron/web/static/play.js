@@ -204,6 +204,8 @@ function showReveal(res) {
   $("r-window-note").hidden = true;
   $("next").textContent = res.done ? "See the summary ⏎" : "Next ⏎";
   $("reveal").hidden = false;
+  announce(`Truth ${fmt(res.actual)}. Your guess ${fmt(res.guess)}. Closeness ${Math.round(res.score)} of 100, ` +
+    `insight ${pointsText(res.points, res.max_points)}. Press Enter for ${res.done ? "the summary" : "the next round"}.`);
   updateScoreboard();
   phase = "reveal";
   $("next").focus();
@@ -217,6 +219,7 @@ function showReveal(res) {
 
 function showRecorded(res) {
   $("guess-form").hidden = true;
+  announce(`Guess recorded. Press Enter for ${res.done ? "the end" : "the next round"}.`);
   $("next-nofb").textContent = res.done ? "Finish ⏎" : "Next ⏎";
   $("recorded").hidden = false;
   phase = "reveal";
@@ -227,6 +230,11 @@ function next() {
   if (phase !== "reveal") return;
   if (lastWasFinal) finish();
   else loadRound();
+}
+
+// Screen readers: the reveal (and other changes a sighted player sees at a glance) read out politely.
+function announce(text) {
+  $("announce").textContent = text;
 }
 
 // Insight points: what the guess earned beyond the unit mean (a mean guess earns 0), "of" the perfect guess's.
@@ -265,6 +273,8 @@ async function finish() {
     );
   }
   $("summary").hidden = false;
+  announce(`Game over. ${body.querySelector("p").textContent} Press Enter to go on.`);
+  if (s && s.feedback && s.you && !view.practice) showShare();
   const nextLink = $("next-game");
   if (view.next_game_id) {
     nextLink.href = `/play/${view.next_game_id}`;
@@ -272,6 +282,19 @@ async function finish() {
     nextLink.focus();
   } else {
     $("again").focus();
+  }
+}
+
+// The share link of a finished game (ranked games only: the API answers 403 for practice games).
+async function showShare() {
+  try {
+    const link = await api(`/api/games/${game.game_id}/share`);
+    const url = new URL(link.url, window.location.origin).href;
+    $("share-url").value = url;
+    $("share-open").href = link.url;
+    $("share").hidden = false;
+  } catch (e) {
+    // not shareable (practice or no feedback): no share box
   }
 }
 
@@ -286,7 +309,7 @@ document.addEventListener("keydown", (ev) => {
     next();
   } else if (phase === "done") {
     const target = !$("next-game").hidden ? $("next-game") : $("again");
-    if (document.activeElement !== target) {
+    if (document.activeElement !== target && !$("share").contains(document.activeElement)) {
       ev.preventDefault();
       window.location.href = target.href;
     }
