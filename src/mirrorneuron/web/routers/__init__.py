@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from mirrorneuron.web.routers import custom, games, health, home, leaderboard, models, players, rounds, studies, units
+from mirrorneuron.web.routers import tutorial as tutorial_routes
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -15,4 +16,5 @@ ROUTERS: list[APIRouter] = [
     leaderboard.router,
     players.router,
     studies.router,
+    tutorial_routes.router,
 ]
