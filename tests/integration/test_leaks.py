@@ -43,6 +43,10 @@ SKIP_POSTS: dict[str, str] = {
     "/players/me/name": "changes a display name (no values)",
     "/api/studies/{study_id}/close": "the owner's action: would end the lock the walk checks",
     "/play": "the home form runs POST /api/games's start_game, but with a random seed (the walk must be repeatable)",
+    "/api/tutorial": "a tutorial game: start_game on the tutorial unit (a neuron, not the walked unit), random seed",
+    "/api/tutorial/skip": "marks the tutorial done (no values)",
+    "/tutorial/skip": "marks the tutorial done (no values)",
+    "/api/tutorial/finish": "ends a finished tutorial game (its truths are all answered)",
 }
 
 SKIP_POSTS_ROUTES = [("POST", p) for p in SKIP_POSTS]
