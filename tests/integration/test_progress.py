@@ -179,3 +179,17 @@ def test_default_server_does_not_enforce(db_url: str) -> None:
     eve = Player(lax, db_url)
     assert eve.post("/api/games", {"unit": UNIT, "level": 2, "rounds": 1}).status_code == 201
     assert eve.progress()["rules"]["enforced"] is False
+
+
+def test_no_feedback_rounds_do_not_count(app: FastAPI, db_url: str) -> None:
+    """A correlation moving after each no-feedback guess would tell what the game withholds."""
+    fay = Player(app, db_url)
+    r = fay.post("/api/games", {"unit": UNIT, "level": 1, "rounds": 2, "feedback": False})
+    assert r.status_code == 201
+    game_id = r.json()["game_id"]
+    while not (nxt := fay.client.get(f"/api/games/{game_id}/round").json())["done"]:
+        rnd = nxt["round"]
+        assert fay.post(f"/api/rounds/{rnd['round_id']}/guess", {"token": rnd["token"], "value": 0.5}).status_code == 200
+    assert fay.progress()["units"] == []
+    fay.play(2, "mean")
+    assert fay.level(1)["rounds"] == 2

@@ -107,6 +107,30 @@ def test_unigram_r2_hand_computed() -> None:
     assert unigram_r2(tokens, acts, min_count=3)[0] == pytest.approx(0.0)
 
 
+def test_tutorial_unit_is_the_most_token_lookup_like_lively_neuron(app: FastAPI) -> None:
+    """The documented rule, restated: over the training half, no lively neuron of the default model's neuron
+    sites has a higher unigram R² than the tutorial unit."""
+    from mirrorneuron.game import training_mask
+    from mirrorneuron.web.unitcache import UnitCache
+
+    cache = UnitCache()
+    unit = TestClient(app).get("/api/tutorial").json()["unit_id"]
+    model, site, _, index = unit.split("/")
+    h = cache.harvest(model)
+    train = training_mask(np.repeat(np.arange(h.n_windows), h.positions))
+    tokens = np.asarray(h.inputs).reshape(-1)[train]
+    best = {}
+    for s in h.sites:
+        acts = np.asarray(h.activations(s), dtype=np.float64).reshape(-1, h.width(s))[train]
+        spread = np.ptp(np.quantile(acts, [0.01, 0.99], axis=0), axis=0)
+        r2 = unigram_r2(tokens, acts)
+        best[s] = float(r2[spread > np.quantile(spread, 0.25)].max())
+        if s == site:
+            chosen = float(r2[int(index)])
+    assert chosen == pytest.approx(max(best.values()))
+    assert chosen > 0.5  # most of its variance is the target token's identity
+
+
 # --- the flow ----------------------------------------------------------------------------------------------
 def test_new_player_is_offered_the_tutorial(app: FastAPI, db_url: str) -> None:
     p = Player(app, db_url)
