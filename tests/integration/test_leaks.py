@@ -46,6 +46,10 @@ SKIP_POSTS: dict[str, str] = {
     "/play": "the home form runs POST /api/games's start_game, but with a random seed (the walk must be repeatable)",
     "/api/daily": "starts the daily game: another unit (its leak walk is in test_daily.py)",
     "/daily": "starts the daily game: another unit (its leak walk is in test_daily.py)",
+    "/api/tutorial": "a tutorial game: start_game on the tutorial unit (a neuron, not the walked unit), random seed",
+    "/api/tutorial/skip": "marks the tutorial done (no values)",
+    "/tutorial/skip": "marks the tutorial done (no values)",
+    "/api/tutorial/finish": "ends a finished tutorial game (its truths are all answered)",
 }
 
 SKIP_POSTS_ROUTES = [("POST", p) for p in SKIP_POSTS]

@@ -14,6 +14,7 @@ from mirrorneuron.web.routers import (
     rounds,
     share,
     studies,
+    tutorial,
     units,
 )
 
@@ -30,4 +31,5 @@ ROUTERS: list[APIRouter] = [
     studies.router,
     daily.router,
     share.router,
+    tutorial.router,
 ]

@@ -13,6 +13,7 @@ from mirrorneuron.gameplay import PreparedGame, store_bot_plays, store_game
 from mirrorneuron.store import repo
 from mirrorneuron.store.history import shown_rounds
 from mirrorneuron.store.locks import ensure_unlocked, locked_units
+from mirrorneuron.store.progress import ensure_level_open
 from mirrorneuron.web.deps import AppState, Csrf, MaybePlayer, PlayerId, State, adopt_player
 from mirrorneuron.web.routers.common import R403, R404, R409, fast_json, or_422
 from mirrorneuron.web.routers.models import stored_modality
@@ -26,9 +27,10 @@ router = APIRouter(tags=["games"], responses={**R403, **R404})
 MAX_SURPRISE_TRIES = 20
 
 
-async def start_game(request: Request, state: AppState, player: str, spec: NewGame) -> str:
+async def start_game(request: Request, state: AppState, player: str, spec: NewGame, policy: str | None = None) -> str:
     """Build every round of the game now (so serving a round is one read), store it, return its id. The
-    rounds skip every window the player was shown in earlier games on the model."""
+    rounds skip every window the player was shown in earlier games on the model. With progression on, a level
+    the player has not unlocked is refused (403, ``store.progress``)."""
     cache = state.units
     locked = await state.db.read(locked_units) if spec.unit is None else {}
 
@@ -45,6 +47,8 @@ async def start_game(request: Request, state: AppState, player: str, spec: NewGa
 
     def history(s: Session) -> list[tuple[str, int, int]]:
         ensure_unlocked(s, unit_id)  # an open study's unit: its references and reveals would leak the study
+        if state.settings.progression:
+            ensure_level_open(s, player, unit_id, spec.level)
         return shown_rounds(s, player, model)
 
     shown = await state.db.read(history)
@@ -57,7 +61,7 @@ async def start_game(request: Request, state: AppState, player: str, spec: NewGa
 
     def save(s: Session) -> tuple[str, str]:
         pid = repo.ensure_player(s, player).id
-        return pid, store_game(s, pid, game, spec.feedback)
+        return pid, store_game(s, pid, game, spec.feedback, policy=policy)
 
     pid, game_id = await state.db.write(save, threaded=True)
     adopt_player(request, player, pid)

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from mirrorneuron.config import settings
+from mirrorneuron.store.tutorial import tutorial_done_at
 from mirrorneuron.web.deps import Csrf, PlayerId, State
 from mirrorneuron.web.routers.games import start_game
 from mirrorneuron.web.routers.models import list_models
@@ -42,8 +43,9 @@ async def home_api(state: State) -> HomeOut:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def home_page(request: Request, state: State, _player: PlayerId) -> Response:
+async def home_page(request: Request, state: State, player: PlayerId) -> Response:
     data = await home_data(state)
+    offer_tutorial = await state.db.read(tutorial_done_at, player) is None
     q = request.query_params
     chosen = {
         "model": q.get("model") or data.default_model,
@@ -51,7 +53,9 @@ async def home_page(request: Request, state: State, _player: PlayerId) -> Respon
         "level": q.get("level") or str(data.default_level),
         "rounds": q.get("rounds") or str(data.default_rounds),
     }
-    return state.templates.TemplateResponse(request, "home.html", {"home": data, "chosen": chosen})
+    return state.templates.TemplateResponse(
+        request, "home.html", {"home": data, "chosen": chosen, "offer_tutorial": offer_tutorial}
+    )
 
 
 @router.post("/play", include_in_schema=False, dependencies=[Csrf])

@@ -1,4 +1,5 @@
-"""Players: who am I (and my CSRF token), a display name, a player's history page."""
+"""Players: who am I (and my CSRF token), a display name, a player's history page and (for yourself) your
+progression: mastered units, progress to mastery, learning curves."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from sqlalchemy.orm import Session
 from mirrorneuron.store import repo
 from mirrorneuron.web.deps import AppState, Csrf, MaybePlayer, PlayerId, State, adopt_player
 from mirrorneuron.web.routers.common import R403, R404
+from mirrorneuron.web.schemas.progress import ProgressOut
 from mirrorneuron.web.schemas.units import HistoryGame, MeOut, NameIn, PlayerOut
+from mirrorneuron.web.services.players import progress_view
 
 router = APIRouter(tags=["players"], responses={**R403, **R404})
 
@@ -69,6 +72,12 @@ async def name_api(request: Request, body: NameIn, state: State, player: PlayerI
     return await set_name(request, state, player, body.name)
 
 
+@router.get("/api/players/me/progress", response_model=ProgressOut)
+async def progress_api(state: State, player: PlayerId) -> ProgressOut:
+    """JSON twin of your profile's progress: mastery per unit and level, unlocks, learning curves (yours only)."""
+    return await state.db.read(progress_view, player, state.settings.progression)
+
+
 @router.get("/api/players/{player_id}", response_model=PlayerOut)
 async def player_api(player_id: str, state: State, viewer: MaybePlayer) -> PlayerOut:
     """JSON twin of a player's history page."""
@@ -91,4 +100,5 @@ async def name_form(
 @router.get("/players/{player_id}", response_class=HTMLResponse, include_in_schema=False)
 async def player_page(request: Request, player_id: str, state: State, viewer: PlayerId) -> Response:
     data = await player_view(state, player_id, viewer)
-    return state.templates.TemplateResponse(request, "player.html", {"player": data})
+    progress = await state.db.read(progress_view, player_id, state.settings.progression) if data.is_you else None
+    return state.templates.TemplateResponse(request, "player.html", {"player": data, "progress": progress})
