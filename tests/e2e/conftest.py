@@ -63,7 +63,8 @@ def _fresh_home(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {**os.environ, "MIRRORNEURON_HOME": str(home)}
+    # progression off: the e2e games start at levels 2-3 for new players (test_tutorial_e2e / test_progress test it)
+    env = {**os.environ, "MIRRORNEURON_HOME": str(home), "MIRRORNEURON_PROGRESSION": "0"}
     env.pop("MIRRORNEURON_DATABASE_URL", None)
     return env
 

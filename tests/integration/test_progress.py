@@ -172,10 +172,10 @@ def test_other_players_do_not_see_your_progress(app: FastAPI, db_url: str) -> No
     assert other.status_code == 200 and 'id="progress"' not in other.text
 
 
-def test_default_server_does_not_enforce(db_url: str) -> None:
+def test_server_with_progression_off_does_not_enforce(db_url: str) -> None:
     """The planted fault for the guard above: with progression off the same request starts the game, so the
     403s come from the check and nothing else."""
-    lax = create_app(WebSettings(database_url=db_url, secret_key="test-secret"))
+    lax = create_app(WebSettings(database_url=db_url, secret_key="test-secret", progression=False))
     eve = Player(lax, db_url)
     assert eve.post("/api/games", {"unit": UNIT, "level": 2, "rounds": 1}).status_code == 201
     assert eve.progress()["rules"]["enforced"] is False

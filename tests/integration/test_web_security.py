@@ -113,7 +113,7 @@ def test_another_players_game_and_rounds_are_403(app: FastAPI) -> None:
 
 
 def test_rate_limit_is_429(db_url: str) -> None:
-    fast = create_app(WebSettings(database_url=db_url, secret_key="test-secret", guess_rate=0.01, guess_burst=3))
+    fast = create_app(WebSettings(database_url=db_url, secret_key="test-secret", guess_rate=0.01, guess_burst=3, progression=False))
     p = Player(fast)
     codes = [p.post("/api/rounds/nope/guess", {"token": "t", "value": 1.0}).status_code for _ in range(5)]
     assert codes == [404, 404, 404, 429, 429]

@@ -41,4 +41,5 @@ def db_url(web_home: Path) -> str:
 
 @pytest.fixture(scope="module")
 def app(db_url: str) -> FastAPI:
-    return create_app(WebSettings(database_url=db_url, secret_key="test-secret"))
+    # progression off: these tests start games at every level for brand-new players (test_progress.py tests it on)
+    return create_app(WebSettings(database_url=db_url, secret_key="test-secret", progression=False))

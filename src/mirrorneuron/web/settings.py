@@ -27,7 +27,7 @@ class WebSettings(BaseSettings):
     cookie_secure: bool = False  # set the Secure flag (serve behind HTTPS)
     max_cached_units: int = 64
     bot_rounds: int = 20  # rounds the bots play on a unit page
-    progression: bool = False  # refuse games at levels / unit families the player has not unlocked (store.progress)
+    progression: bool = True  # refuse casual games at levels / unit families the player has not unlocked (store.progress)
 
 
 def load_secret(home: Path | None = None) -> str:
