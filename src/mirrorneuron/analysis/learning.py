@@ -1,0 +1,214 @@
+"""Learning: pooled learning curves and rounds-to-imitation, from human rounds. docs/analysis.md ("Learning").
+
+**Learning curve**: the mean outcome (score / 100) of rounds by how many rounds the player had already
+played on that unit (``prior_rounds``; the last bin pools ≥ ``max_prior``). Rounds of one player are not
+independent, so each player's rounds in a bin are averaged first; the curve is the mean over players with a
+t interval over players (cluster-robust by player).
+
+**Rounds-to-imitation** of a unit: for one player, the number of rounds they had played on the unit when the
+correlation (DESIGN §6 pearson, ``game.scoring.summarize``) of their guesses with the truth over their last
+``window`` rounds on it first reached ``threshold`` (default 0.8; or, with ``threshold="ridge"``, the ridge
+bot's pooled correlation on the same unit). A player who never reaches it is right-censored at the rounds
+they played. The unit's value is the Kaplan–Meier median over its players ("the typical player"), with a
+bootstrap interval over players; inf when fewer than half ever reach it; "not enough data" below
+``min_players`` players with at least ``window`` rounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from mirrorneuron.analysis.gap import bot_name
+from mirrorneuron.analysis.rankings import mean_interval
+from mirrorneuron.analysis.sections import AnalysisData, Section, not_enough
+from mirrorneuron.game.scoring import summarize
+
+MAX_PRIOR = 30
+MIN_PLAYERS = 5
+WINDOW = 10
+THRESHOLD = 0.8
+N_BOOT = 200
+
+
+def learning_curve(
+    rounds: pd.DataFrame, *, outcome: str = "outcome", max_prior: int = MAX_PRIOR, min_players: int = MIN_PLAYERS
+) -> pd.DataFrame:
+    """One row per ``prior_rounds`` bin (0 … max_prior, the last pooling ≥ max_prior) with ≥ ``min_players``
+    players: prior_rounds, mean, se, lo, hi, n_rounds, n_players."""
+    df = pd.DataFrame(
+        {
+            "bin": np.minimum(rounds["prior_rounds"].to_numpy(), max_prior),
+            "player": rounds["player_id"].astype(str).to_numpy(),
+            "y": rounds[outcome].to_numpy(dtype=np.float64),
+        }
+    )
+    per_player = df.groupby(["bin", "player"], sort=True)["y"].agg(["mean", "size"]).reset_index()
+    rows = []
+    for b, g in per_player.groupby("bin", sort=True):
+        if len(g) < min_players:
+            continue
+        m, se, lo, hi = mean_interval(g["mean"].to_numpy())
+        rows.append(
+            {
+                "prior_rounds": int(b),
+                "mean": m,
+                "se": se,
+                "lo": lo,
+                "hi": hi,
+                "n_rounds": int(g["size"].sum()),
+                "n_players": len(g),
+            }
+        )
+    cols = ["prior_rounds", "mean", "se", "lo", "hi", "n_rounds", "n_players"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def first_crossing(actual: np.ndarray, guess: np.ndarray, window: int, threshold: float) -> int | None:
+    """Rounds played when the trailing-``window`` correlation first reaches ``threshold`` (None: never)."""
+    for end in range(window, actual.size + 1):
+        if summarize(actual[end - window : end], guess[end - window : end]).correlation >= threshold:
+            return end
+    return None
+
+
+def km_median(times: np.ndarray, reached: np.ndarray) -> float:
+    """Kaplan–Meier median of times to an event with right-censoring (inf: the curve never falls to ½)."""
+    surv = 1.0
+    for t in np.unique(times[reached]):
+        d = int(np.count_nonzero(reached & (times == t)))
+        surv *= 1.0 - d / int(np.count_nonzero(times >= t))
+        if surv <= 0.5:
+            return float(t)
+    return float("inf")
+
+
+def ridge_thresholds(rounds: pd.DataFrame) -> dict[str, float]:
+    """Per unit: the ridge bot's pooled §6 correlation over its rounds (all versions pooled)."""
+    names = rounds["player_id"].astype(str).map(bot_name)
+    ridge = rounds[(names == "ridge").to_numpy()]
+    return {
+        str(u): summarize(g["actual"].to_numpy(), g["guess"].to_numpy()).correlation
+        for u, g in ridge.groupby("unit_id", observed=True)
+    }
+
+
+def _player_times(g: pd.DataFrame, window: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    times, reached = [], []
+    for _, pg in g.groupby("player_id", observed=True, sort=False):
+        if len(pg) < window:
+            continue
+        hit = first_crossing(pg["actual"].to_numpy(), pg["guess"].to_numpy(), window, threshold)
+        times.append(len(pg) if hit is None else hit)
+        reached.append(hit is not None)
+    return np.asarray(times, dtype=np.float64), np.asarray(reached, dtype=bool)
+
+
+def rounds_to_imitation(
+    rounds: pd.DataFrame,
+    *,
+    threshold: float | str = THRESHOLD,
+    window: int = WINDOW,
+    min_players: int = MIN_PLAYERS,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Per unit (human rounds only, in play order): unit_id, threshold, n_players (with ≥ window rounds),
+    n_reached, median_rounds, lo, hi (95 % bootstrap percentile over players), enough_data, shown."""
+    if window < 2:
+        raise ValueError(f"window must be at least 2 rounds (a correlation needs two), got {window}")
+    ridge = ridge_thresholds(rounds) if threshold == "ridge" else {}
+    if isinstance(threshold, str) and threshold != "ridge":
+        raise ValueError(f"threshold must be a number or 'ridge', got {threshold!r}")
+    human = rounds[rounds["player_kind"] == "human"]
+    if "guess_id" in human.columns:
+        human = human.sort_values("guess_id", kind="stable")
+    rng = np.random.default_rng(seed)
+    rows = []
+    groups = list(human.groupby("unit_id", observed=True, sort=True))
+    for i, (unit, g) in enumerate(groups):
+        thr = float(threshold) if not isinstance(threshold, str) else ridge.get(str(unit), float("nan"))
+        times, reached = _player_times(g, window, thr) if np.isfinite(thr) else (np.zeros(0), np.zeros(0, bool))
+        row = {
+            "unit_id": str(unit),
+            "threshold": thr,
+            "n_players": times.size,
+            "n_reached": int(reached.sum()),
+            "median_rounds": np.nan,
+            "lo": np.nan,
+            "hi": np.nan,
+        }
+        ok = times.size >= min_players
+        if ok:
+            row["median_rounds"] = km_median(times, reached)
+            idx = rng.integers(0, times.size, (n_boot, times.size))
+            boot = np.array([km_median(times[j], reached[j]) for j in idx])
+            row["lo"], row["hi"] = np.quantile(boot, [0.025, 0.975], method="lower")
+        row["enough_data"] = ok
+        row["shown"] = _shown(row, ok, np.isfinite(thr))
+        rows.append(row)
+        if progress:
+            progress(i + 1, len(groups))
+    cols = ["unit_id", "threshold", "n_players", "n_reached", "median_rounds", "lo", "hi", "enough_data", "shown"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _shown(row: dict[str, object], ok: bool, has_threshold: bool) -> str:
+    if not has_threshold:
+        return "no ridge-bot rounds on this unit"
+    if not ok:
+        return "not enough data"
+    med, lo, hi = (float(row[k]) for k in ("median_rounds", "lo", "hi"))  # type: ignore[arg-type]
+    fmt = lambda x: f"{x:.0f}" if np.isfinite(x) else "never"  # noqa: E731
+    return f"{fmt(med)} [{fmt(lo)}, {fmt(hi)}]"
+
+
+def section(data: AnalysisData, *, threshold: float | str = THRESHOLD, window: int = WINDOW) -> Section:
+    key, title = "learning", "Learning curves and rounds-to-imitation"
+    human = data.human_rounds
+    curve = learning_curve(human) if len(human) else pd.DataFrame()
+    if len(curve) < 2:
+        return not_enough(key, title, f"fewer than 2 practice bins have {MIN_PLAYERS} or more human players")
+    rti = rounds_to_imitation(data.rounds, threshold=threshold, window=window)
+    fig = Figure(figsize=(10, 3.8))
+    ax = fig.add_subplot(1, 2, 1)
+    ax.plot(curve["prior_rounds"], curve["mean"], marker="o", ms=3)
+    ax.fill_between(curve["prior_rounds"], curve["lo"], curve["hi"], alpha=0.3)
+    ax.set_xlabel(f"rounds already played on the unit (last bin: ≥ {MAX_PRIOR})")
+    ax.set_ylabel("mean score / 100")
+    ax.set_title("pooled learning curve (95 % interval over players)", fontsize=9)
+    ok = rti[rti["enough_data"] & np.isfinite(rti["median_rounds"])]
+    ax2 = fig.add_subplot(1, 2, 2)
+    if len(ok):
+        ax2.hist(ok["median_rounds"], bins=20)
+    ax2.set_xlabel("rounds-to-imitation (median player)")
+    ax2.set_title(f"units whose median player reaches r ≥ {threshold} (window {window})", fontsize=9)
+    fig.tight_layout()
+    n_ok = int(rti["enough_data"].sum())
+    never = int((rti["enough_data"] & ~np.isfinite(rti["median_rounds"])).sum())
+    gain = float(curve["mean"].iloc[-1] - curve["mean"].iloc[0])
+    note = (
+        f"Mean human score / 100 by rounds already played on the unit, averaged per player first (95 % t "
+        f"interval over players): from {curve['mean'].iloc[0]:.3f} on a first round to {curve['mean'].iloc[-1]:.3f} "
+        f"in the last bin ({gain:+.3f}). Rounds-to-imitation: rounds a typical player (Kaplan–Meier median) needs "
+        f"before the correlation of their last {window} guesses with the truth reaches {threshold}; "
+        f"{n_ok} units have ≥ {MIN_PLAYERS} players with ≥ {window} rounds, of which the median player never "
+        f'reaches it on {never}; the others say "not enough data".'
+    )
+    return Section(
+        key=key,
+        title=title,
+        note=note,
+        tables={"curve": curve, "rounds_to_imitation": rti},
+        figure=fig,
+        facts={
+            "first_round_mean": float(curve["mean"].iloc[0]),
+            "learning_gain": gain,
+            "units_with_rounds_to_imitation": n_ok,
+            "units_never_imitated": never,
+        },
+    )
