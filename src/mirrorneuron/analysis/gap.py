@@ -32,38 +32,47 @@ def bot_name(player_id: str) -> str | None:
     return m["name"] if m else None
 
 
+def _normalised(rounds: pd.DataFrame) -> pd.DataFrame:
+    """The rounds with string item keys, ``kind`` and ``bot`` (the bot's name; None for humans)."""
+    keys = [k for k in ITEM if k != "level"]
+    df = rounds.assign(**{k: rounds[k].astype(str) for k in keys}, kind=rounds["player_kind"].astype(str))
+    df["bot"] = [
+        bot_name(p) or p if k == "bot" else None for p, k in zip(df["player_id"].astype(str), df["kind"], strict=True)
+    ]
+    return df
+
+
 def paired_items(rounds: pd.DataFrame, outcome: str = "outcome") -> pd.DataFrame:
     """One row per (bot, item) answered by the bot and by at least one human: bot, unit_id, level,
     example_id, human (mean outcome), bot_outcome, n_humans."""
-    keys = list(ITEM)
-    df = rounds.assign(_kind=rounds["player_kind"].astype(str), _pid=rounds["player_id"].astype(str))
-    for k in keys:
-        df[k] = df[k].astype(str) if k != "level" else df[k]
-    human = df[df["_kind"] == "human"].groupby(keys)[outcome].agg(human="mean", n_humans="size").reset_index()
-    bots = df[df["_kind"] == "bot"].assign(bot=lambda d: d["_pid"].map(lambda p: bot_name(p) or p))
-    bot = bots.groupby(["bot", *keys])[outcome].mean().rename("bot_outcome").reset_index()
+    keys, df = list(ITEM), _normalised(rounds)
+    human = df[df["kind"] == "human"].groupby(keys)[outcome].agg(human="mean", n_humans="size").reset_index()
+    bot = df[df["kind"] == "bot"].groupby(["bot", *keys])[outcome].mean().rename("bot_outcome").reset_index()
     return bot.merge(human, on=keys, how="inner")
 
 
-def _correlation(df: pd.DataFrame) -> float:
-    return summarize(df["actual"].to_numpy(), df["guess"].to_numpy()).correlation if len(df) else float("nan")
+def _correlations(shared: pd.DataFrame) -> dict[tuple[str, str], float]:
+    return {
+        (str(b), str(u)): summarize(g["actual"].to_numpy(), g["guess"].to_numpy()).correlation
+        for (b, u), g in shared.groupby(["pair_bot", "unit_id"], sort=False)
+    }
 
 
 def simulatability_gap(rounds: pd.DataFrame, *, min_items: int = MIN_ITEMS, outcome: str = "outcome") -> pd.DataFrame:
     """Per (bot, unit): n_items, human, bot_outcome, gap (= human − bot), se, lo, hi, human_correlation,
     bot_correlation (§6, on the shared items' rounds), enough_data, shown. Sorted by bot, then gap."""
     pairs = paired_items(rounds, outcome)
-    keys = list(ITEM)
-    cast = rounds.assign(**{k: rounds[k].astype(str) for k in keys if k != "level"})
-    cast["_bot"] = cast["player_id"].astype(str).map(lambda p: bot_name(p) or p)
+    keys, df = list(ITEM), _normalised(rounds)
+    items = pairs[["bot", *keys]].rename(columns={"bot": "pair_bot"})
+    human_shared = df[df["kind"] == "human"].merge(items, on=keys)  # each bot's shared items' human rounds
+    bot_shared = df[df["kind"] == "bot"].merge(items, on=keys)
+    human_corr = _correlations(human_shared)
+    bot_corr = _correlations(bot_shared[bot_shared["bot"] == bot_shared["pair_bot"]])
     rows = []
     for (b, unit), g in pairs.groupby(["bot", "unit_id"], sort=True):
         d = (g["human"] - g["bot_outcome"]).to_numpy()
         ok = d.size >= min_items
         m, se, lo, hi = mean_interval(d) if ok else (np.nan,) * 4
-        shared = cast.merge(g[keys], on=keys, how="inner")
-        hum = shared[shared["player_kind"].astype(str) == "human"]
-        bt = shared[(shared["player_kind"].astype(str) == "bot") & (shared["_bot"] == b)]
         rows.append(
             {
                 "bot": b,
@@ -75,8 +84,8 @@ def simulatability_gap(rounds: pd.DataFrame, *, min_items: int = MIN_ITEMS, outc
                 "se": se,
                 "lo": lo,
                 "hi": hi,
-                "human_correlation": _correlation(hum),
-                "bot_correlation": _correlation(bt),
+                "human_correlation": human_corr.get((b, unit), np.nan),
+                "bot_correlation": bot_corr.get((b, unit), np.nan),
                 "enough_data": ok,
                 "shown": f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" if ok else "not enough data",
             }
