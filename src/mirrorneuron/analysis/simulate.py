@@ -182,6 +182,7 @@ def gameplay_frame(sim: Simulation, *, models: Sequence[str] = ("sim",), seed: i
     actual = values[sim.unit, example]
     guess = actual + np.where(rng.random(n) < 0.5, -1.0, 1.0) * (1.0 - sim.outcome) * scale
     score = np.array([round_score(g, a, s) for g, a, s in zip(guess, actual, scale, strict=True)])
+    example_ids = [f"u{u}-ex{e}" for u in range(sim.config.n_units) for e in range(N_FRAME_EXAMPLES)]
     model_of_unit = np.array([models[j % len(models)] for j in range(sim.config.n_units)], dtype=object)
     return pd.DataFrame(
         {
@@ -193,7 +194,7 @@ def gameplay_frame(sim: Simulation, *, models: Sequence[str] = ("sim",), seed: i
             "level": sim.level,
             "game_id": pd.Categorical.from_codes(sim.game, [f"g{g}" for g in range(int(sim.game.max()) + 1)]),
             "seq": sim.seq,
-            "example_id": pd.Categorical([f"u{u}-ex{e}" for u, e in zip(sim.unit, example, strict=True)]),
+            "example_id": pd.Categorical.from_codes(sim.unit * N_FRAME_EXAMPLES + example, example_ids),
             "scale": scale,
             "actual": actual,
             "guess": guess,
