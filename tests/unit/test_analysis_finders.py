@@ -51,8 +51,8 @@ def test_spearman_and_its_bootstrap_interval() -> None:
     for s in range(60):
         r = np.random.default_rng(100 + s)
         a = r.normal(size=60)
-        _, l, h = finder_eval.spearman_ci(a, a + r.normal(size=60), n_boot=400, seed=s)
-        hits += l <= true <= h
+        _, low, high = finder_eval.spearman_ci(a, a + r.normal(size=60), n_boot=400, seed=s)
+        hits += low <= true <= high
     assert 0.85 <= hits / 60 <= 1.0
 
 

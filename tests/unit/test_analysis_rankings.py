@@ -83,7 +83,7 @@ def test_the_section_renders_and_says_so_without_a_fit(played: tuple[Simulation,
 
 
 def test_mean_interval_is_a_t_interval() -> None:
-    m, se, lo, hi = rankings.mean_interval(np.array([1.0, 2.0, 3.0, 4.0]))
+    m, se, _lo, hi = rankings.mean_interval(np.array([1.0, 2.0, 3.0, 4.0]))
     assert m == 2.5 and se == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
     assert hi - m == pytest.approx(3.182446305284263 * se)  # t(0.975, 3)
     assert np.isnan(rankings.mean_interval(np.array([1.0]))[1])
