@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mirrorneuron.analysis.rankings import mean_interval
+from mirrorneuron.analysis.rankings import NOT_ENOUGH, interval_text, mean_interval
 from mirrorneuron.analysis.sections import AnalysisData, Section, not_enough
 from mirrorneuron.game.scoring import summarize
 
@@ -87,7 +87,7 @@ def simulatability_gap(rounds: pd.DataFrame, *, min_items: int = MIN_ITEMS, outc
                 "human_correlation": human_corr.get((b, unit), np.nan),
                 "bot_correlation": bot_corr.get((b, unit), np.nan),
                 "enough_data": ok,
-                "shown": f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" if ok else "not enough data",
+                "shown": interval_text(m, lo, hi) if ok else NOT_ENOUGH,
             }
         )
     cols = [

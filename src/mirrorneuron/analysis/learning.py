@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mirrorneuron.analysis.gap import bot_name
-from mirrorneuron.analysis.rankings import mean_interval
+from mirrorneuron.analysis.rankings import NOT_ENOUGH, mean_interval
 from mirrorneuron.analysis.sections import AnalysisData, Section, not_enough
 from mirrorneuron.game.scoring import summarize
 
@@ -133,23 +133,24 @@ def rounds_to_imitation(
     for i, (unit, g) in enumerate(groups):
         thr = float(threshold) if not isinstance(threshold, str) else ridge.get(str(unit), float("nan"))
         times, reached = _player_times(g, window, thr) if np.isfinite(thr) else (np.zeros(0), np.zeros(0, bool))
+        ok = times.size >= min_players
+        med = lo = hi = float("nan")
+        if ok:
+            med = km_median(times, reached)
+            idx = rng.integers(0, times.size, (n_boot, times.size))
+            boot = np.array([km_median(times[j], reached[j]) for j in idx])
+            lo, hi = (float(q) for q in np.quantile(boot, [0.025, 0.975], method="lower"))
         row = {
             "unit_id": str(unit),
             "threshold": thr,
             "n_players": times.size,
             "n_reached": int(reached.sum()),
-            "median_rounds": np.nan,
-            "lo": np.nan,
-            "hi": np.nan,
+            "median_rounds": med,
+            "lo": lo,
+            "hi": hi,
+            "enough_data": ok,
+            "shown": _shown(med, lo, hi, ok, bool(np.isfinite(thr))),
         }
-        ok = times.size >= min_players
-        if ok:
-            row["median_rounds"] = km_median(times, reached)
-            idx = rng.integers(0, times.size, (n_boot, times.size))
-            boot = np.array([km_median(times[j], reached[j]) for j in idx])
-            row["lo"], row["hi"] = np.quantile(boot, [0.025, 0.975], method="lower")
-        row["enough_data"] = ok
-        row["shown"] = _shown(row, ok, np.isfinite(thr))
         rows.append(row)
         if progress:
             progress(i + 1, len(groups))
@@ -157,14 +158,16 @@ def rounds_to_imitation(
     return pd.DataFrame(rows, columns=cols)
 
 
-def _shown(row: dict[str, object], ok: bool, has_threshold: bool) -> str:
+def _rounds_text(x: float) -> str:
+    return f"{x:.0f}" if np.isfinite(x) else "never"
+
+
+def _shown(median: float, lo: float, hi: float, ok: bool, has_threshold: bool) -> str:
     if not has_threshold:
         return "no ridge-bot rounds on this unit"
     if not ok:
-        return "not enough data"
-    med, lo, hi = (float(row[k]) for k in ("median_rounds", "lo", "hi"))  # type: ignore[arg-type]
-    fmt = lambda x: f"{x:.0f}" if np.isfinite(x) else "never"  # noqa: E731
-    return f"{fmt(med)} [{fmt(lo)}, {fmt(hi)}]"
+        return NOT_ENOUGH
+    return f"{_rounds_text(median)} [{_rounds_text(lo)}, {_rounds_text(hi)}]"
 
 
 def section(data: AnalysisData, *, threshold: float | str = THRESHOLD, window: int = WINDOW) -> Section:
