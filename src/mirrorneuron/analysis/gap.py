@@ -32,13 +32,18 @@ def bot_name(player_id: str) -> str | None:
     return m["name"] if m else None
 
 
+def bot_names(player_ids: pd.Series) -> pd.Series:
+    """:func:`bot_name` of every id (parsed once per distinct id); None for ids that are not a bot's."""
+    ids = player_ids.astype(str)
+    return ids.map({p: bot_name(p) for p in ids.unique()})
+
+
 def _normalised(rounds: pd.DataFrame) -> pd.DataFrame:
     """The rounds with string item keys, ``kind`` and ``bot`` (the bot's name; None for humans)."""
     keys = [k for k in ITEM if k != "level"]
     df = rounds.assign(**{k: rounds[k].astype(str) for k in keys}, kind=rounds["player_kind"].astype(str))
-    df["bot"] = [
-        bot_name(p) or p if k == "bot" else None for p, k in zip(df["player_id"].astype(str), df["kind"], strict=True)
-    ]
+    names = bot_names(df["player_id"])
+    df["bot"] = names.where(names.notna(), df["player_id"].astype(str)).where(df["kind"] == "bot", None)
     return df
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mirrorneuron.analysis.gap import bot_name
+from mirrorneuron.analysis.gap import bot_names
 from mirrorneuron.analysis.rankings import NOT_ENOUGH, mean_interval
 from mirrorneuron.analysis.sections import AnalysisData, Section, not_enough
 from mirrorneuron.game.scoring import summarize
@@ -88,7 +88,7 @@ def km_median(times: np.ndarray, reached: np.ndarray) -> float:
 
 def ridge_thresholds(rounds: pd.DataFrame) -> dict[str, float]:
     """Per unit: the ridge bot's pooled §6 correlation over its rounds (all versions pooled)."""
-    names = rounds["player_id"].astype(str).map(bot_name)
+    names = bot_names(rounds["player_id"])
     ridge = rounds[(names == "ridge").to_numpy()]
     return {
         str(u): summarize(g["actual"].to_numpy(), g["guess"].to_numpy()).correlation

@@ -81,7 +81,7 @@ def extremes(ranking: pd.DataFrame, k: int) -> tuple[pd.DataFrame, pd.DataFrame]
 
 
 def _forest(fig: Figure, pos: int, rows: pd.DataFrame, label: str, value: str, title: str) -> None:
-    ax = fig.add_subplot(1, 2, pos)
+    ax = fig.add_subplot(1, 3, pos)
     y = np.arange(len(rows))[::-1]
     est = rows[value].to_numpy()
     ax.errorbar(est, y, xerr=[est - rows["lo"], rows["hi"] - est], fmt="o", capsize=3)
@@ -106,9 +106,10 @@ def section(
             key, title, f"{n_ok} unit(s) have ≥ {min_rounds} rounds from ≥ {min_players} players; 2 are needed"
         )
     easy, hard = extremes(units, min(k, max(1, n_ok // 2)))
-    fig = Figure(figsize=(10, 0.35 * max(len(easy), len(hard)) + 1.5))
+    fig = Figure(figsize=(13, 0.35 * max(len(easy), len(hard), len(levels)) + 1.5))
     _forest(fig, 1, easy, "unit_id", "difficulty", "easiest (lowest difficulty)")
     _forest(fig, 2, hard, "unit_id", "difficulty", "hardest")
+    _forest(fig, 3, levels, "level", "effect", "level effects (vs the lowest level)")
     fig.tight_layout()
     e, h = easy.iloc[0], hard.iloc[0]
     note = (
