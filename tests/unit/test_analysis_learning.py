@@ -101,7 +101,7 @@ def test_the_ridge_bot_level_is_the_threshold(learners: tuple[Simulation, pd.Dat
     for u in ("u0", "u1"):
         mine = bot[bot["unit_id"] == u]
         assert rti.loc[u, "threshold"] == summarize(mine["actual"], mine["guess"]).correlation
-    assert rti.loc["u2", "shown"] == "no ridge-bot rounds on this unit"
+    assert rti.loc["u2", "shown"] == learning.NO_RIDGE
 
 
 def test_the_section(learners: tuple[Simulation, pd.DataFrame]) -> None:
@@ -110,3 +110,36 @@ def test_the_section(learners: tuple[Simulation, pd.DataFrame]) -> None:
     assert s.enough_data and s.figure is not None and set(s.tables) == {"curve", "rounds_to_imitation"}
     assert s.facts["learning_gain"] > 0.1
     assert not learning.section(AnalysisData(df.head(0))).enough_data
+
+
+def _reference(df: pd.DataFrame, window: int, threshold: float) -> dict[tuple[str, str], int]:
+    """Rounds at the first crossing (-1: never) per (unit, player), one exact summarize per window."""
+    out = {}
+    for (u, p), g in df.groupby(["unit_id", "player_id"], observed=True):
+        if len(g) >= window:
+            hit = learning.first_crossing(g["actual"].to_numpy(), g["guess"].to_numpy(), window, threshold)
+            out[(str(u), str(p))] = -1 if hit is None else hit
+    return out
+
+
+@pytest.mark.parametrize("slack", [learning.SCREEN_SLACK, -0.05])
+def test_the_fast_screen_finds_exactly_the_scorers_crossings(
+    learners: tuple[Simulation, pd.DataFrame], slack: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, df = learners
+    part = df[df["player_id"].isin([f"p{i}" for i in range(60)])]
+    monkeypatch.setattr(learning, "SCREEN_SLACK", slack)  # -0.05: a planted screen that skips near misses
+    units, uids = pd.factorize(part["unit_id"].astype(str))
+    players, pids = pd.factorize(part["player_id"].astype(str))
+    seq_unit, _, hit = learning._crossings(
+        units, players, part["actual"].to_numpy(), part["guess"].to_numpy(), part["scale"].to_numpy(), 10,
+        np.full(uids.size, 0.8),
+    )  # fmt: skip
+    want = _reference(part, 10, 0.8)
+    got = sorted(zip([uids[u] for u in seq_unit], hit, strict=True))
+    ref = sorted((u, h) for (u, _), h in want.items())
+    assert len(got) == len(ref)
+    if slack >= 0:
+        assert got == ref
+    else:
+        assert got != ref

@@ -32,6 +32,7 @@ MIN_PLAYERS = 5
 WINDOW = 10
 THRESHOLD = 0.8
 N_BOOT = 200
+NO_RIDGE = "no ridge-bot level on this unit (no rounds, or its correlation is ≤ 0)"
 
 
 def learning_curve(
@@ -75,15 +76,24 @@ def first_crossing(actual: np.ndarray, guess: np.ndarray, window: int, threshold
     return None
 
 
+def km_medians(times: np.ndarray, reached: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Kaplan–Meier medians of times to an event with right-censoring, one per row of ``weights`` ([B, n]:
+    how many times each subject counts, e.g. bootstrap multiplicities); inf where the curve never falls to ½."""
+    event_times = np.unique(times[reached])
+    if event_times.size == 0:
+        return np.full(weights.shape[0], np.inf)
+    events = weights @ (reached[:, None] & (times[:, None] == event_times)).astype(np.float64)  # [B, T]
+    at_risk = weights @ (times[:, None] >= event_times).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = np.where(at_risk > 0, 1.0 - events / at_risk, 1.0)
+    below = np.cumprod(factor, axis=1) <= 0.5
+    first = below.argmax(axis=1)
+    return np.where(below.any(axis=1), event_times[first], np.inf)
+
+
 def km_median(times: np.ndarray, reached: np.ndarray) -> float:
-    """Kaplan–Meier median of times to an event with right-censoring (inf: the curve never falls to ½)."""
-    surv = 1.0
-    for t in np.unique(times[reached]):
-        d = int(np.count_nonzero(reached & (times == t)))
-        surv *= 1.0 - d / int(np.count_nonzero(times >= t))
-        if surv <= 0.5:
-            return float(t)
-    return float("inf")
+    """Kaplan–Meier median of one sample (see :func:`km_medians`)."""
+    return float(km_medians(times, reached, np.ones((1, times.size)))[0])
 
 
 def ridge_thresholds(rounds: pd.DataFrame) -> dict[str, float]:
@@ -96,15 +106,65 @@ def ridge_thresholds(rounds: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def _player_times(g: pd.DataFrame, window: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    times, reached = [], []
-    for _, pg in g.groupby("player_id", observed=True, sort=False):
-        if len(pg) < window:
-            continue
-        hit = first_crossing(pg["actual"].to_numpy(), pg["guess"].to_numpy(), window, threshold)
-        times.append(len(pg) if hit is None else hit)
-        reached.append(hit is not None)
-    return np.asarray(times, dtype=np.float64), np.asarray(reached, dtype=bool)
+def _window_correlations(a: np.ndarray, g: np.ndarray, pos: np.ndarray, window: int) -> np.ndarray:
+    """Pearson r of each trailing window (NaN where fewer than ``window`` rounds precede in the group), from
+    running sums: a fast screen only (cancellation makes it approximate); decisions use ``summarize``."""
+
+    def sums(x: np.ndarray) -> np.ndarray:
+        c = np.r_[0.0, np.cumsum(x)]
+        idx = np.arange(1, x.size + 1)
+        return c[idx] - c[np.maximum(idx - window, 0)]
+
+    n = float(window)
+    sa, sg, saa, sgg, sag = (sums(x) for x in (a, g, a * a, g * g, a * g))
+    cov, va, vg = sag - sa * sg / n, saa - sa * sa / n, sgg - sg * sg / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = cov / np.sqrt(va * vg)
+    return np.where(pos >= window - 1, r, np.nan)
+
+
+SCREEN_SLACK = 0.01  # windows within this of the threshold are checked exactly
+
+
+def _crossings(
+    unit: np.ndarray,
+    player: np.ndarray,
+    actual: np.ndarray,
+    guess: np.ndarray,
+    scale: np.ndarray,
+    window: int,
+    thresholds: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (unit, player) sequence with ≥ ``window`` rounds: (unit code, rounds played, rounds played at the
+    first crossing or -1). Inputs are per round in play order; ``thresholds`` per unit code (NaN: none)."""
+    order = np.lexsort((np.arange(unit.size), player, unit))
+    unit, player, a_raw, g_raw = unit[order], player[order], actual[order], guess[order]
+    start = np.r_[True, (unit[1:] != unit[:-1]) | (player[1:] != player[:-1])]
+    group = np.cumsum(start) - 1
+    first_row = np.flatnonzero(start)
+    pos = np.arange(unit.size) - first_row[group]
+    length = np.diff(np.r_[first_row, unit.size])
+    a, g = a_raw / scale[order], g_raw / scale[order]
+    count = np.bincount(unit)
+    with np.errstate(invalid="ignore", divide="ignore"):  # centred per unit: small running sums, little cancellation
+        a, g = a - (np.bincount(unit, a) / count)[unit], g - (np.bincount(unit, g) / count)[unit]
+    r = _window_correlations(a, g, pos, window)
+    thr = thresholds[unit]
+    pending = np.flatnonzero(np.isfinite(thr) & (np.nan_to_num(r, nan=-2.0) >= thr - SCREEN_SLACK))
+    hit = np.full(first_row.size, -1)
+    while pending.size:  # confirm each sequence's first candidate window with the §6 scorer
+        _, first = np.unique(group[pending], return_index=True)
+        tried = pending[first]
+        ok = np.array(
+            [
+                summarize(a_raw[i - window + 1 : i + 1], g_raw[i - window + 1 : i + 1]).correlation >= thr[i]
+                for i in tried
+            ]
+        )
+        hit[group[tried[ok]]] = pos[tried[ok]] + 1
+        pending = pending[(hit[group[pending]] < 0) & ~np.isin(pending, tried[~ok])]
+    keep = length >= window
+    return unit[first_row][keep], length[keep], hit[keep]
 
 
 def rounds_to_imitation(
@@ -128,32 +188,52 @@ def rounds_to_imitation(
     if "guess_id" in human.columns:
         human = human.sort_values("guess_id", kind="stable")
     rng = np.random.default_rng(seed)
+    unit_code, unit_ids = pd.factorize(human["unit_id"].astype(str))
+    player_code, _ = pd.factorize(human["player_id"].astype(str))
+    if isinstance(threshold, str):  # the ridge bot's level; none where it has no rounds or r ≤ 0
+        thr = np.array([ridge.get(u, np.nan) for u in unit_ids], dtype=np.float64)
+        thr[~(thr > 0)] = np.nan
+    else:
+        if not 0 < float(threshold) <= 1:
+            raise ValueError(f"threshold must be a correlation in (0, 1], got {threshold}")
+        thr = np.full(unit_ids.size, float(threshold))
+    scale = human["scale"].to_numpy(dtype=np.float64) if "scale" in human else np.ones(len(human))
+    seq_unit, n_played, hit = _crossings(
+        unit_code,
+        player_code,
+        human["actual"].to_numpy(dtype=np.float64),
+        human["guess"].to_numpy(dtype=np.float64),
+        scale,
+        window,
+        thr,
+    )
     rows = []
-    groups = list(human.groupby("unit_id", observed=True, sort=True))
-    for i, (unit, g) in enumerate(groups):
-        thr = float(threshold) if not isinstance(threshold, str) else ridge.get(str(unit), float("nan"))
-        times, reached = _player_times(g, window, thr) if np.isfinite(thr) else (np.zeros(0), np.zeros(0, bool))
-        ok = times.size >= min_players
+    by_unit = np.argsort(seq_unit, kind="stable")
+    bounds = np.searchsorted(seq_unit[by_unit], np.arange(unit_ids.size + 1))
+    for i, j in enumerate(np.argsort(unit_ids)):
+        mine = by_unit[bounds[j] : bounds[j + 1]]
+        times, reached = np.where(hit[mine] > 0, hit[mine], n_played[mine]).astype(np.float64), hit[mine] > 0
+        ok = bool(np.isfinite(thr[j])) and times.size >= min_players
         med = lo = hi = float("nan")
         if ok:
             med = km_median(times, reached)
-            idx = rng.integers(0, times.size, (n_boot, times.size))
-            boot = np.array([km_median(times[j], reached[j]) for j in idx])
+            boot = km_medians(times, reached, rng.multinomial(times.size, np.full(times.size, 1 / times.size), n_boot))
             lo, hi = (float(q) for q in np.quantile(boot, [0.025, 0.975], method="lower"))
-        row = {
-            "unit_id": str(unit),
-            "threshold": thr,
-            "n_players": times.size,
-            "n_reached": int(reached.sum()),
-            "median_rounds": med,
-            "lo": lo,
-            "hi": hi,
-            "enough_data": ok,
-            "shown": _shown(med, lo, hi, ok, bool(np.isfinite(thr))),
-        }
-        rows.append(row)
+        rows.append(
+            {
+                "unit_id": unit_ids[j],
+                "threshold": thr[j],
+                "n_players": times.size,
+                "n_reached": int(reached.sum()),
+                "median_rounds": med,
+                "lo": lo,
+                "hi": hi,
+                "enough_data": ok,
+                "shown": _shown(med, lo, hi, ok, bool(np.isfinite(thr[j]))),
+            }
+        )
         if progress:
-            progress(i + 1, len(groups))
+            progress(i + 1, unit_ids.size)
     cols = ["unit_id", "threshold", "n_players", "n_reached", "median_rounds", "lo", "hi", "enough_data", "shown"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -164,7 +244,7 @@ def _rounds_text(x: float) -> str:
 
 def _shown(median: float, lo: float, hi: float, ok: bool, has_threshold: bool) -> str:
     if not has_threshold:
-        return "no ridge-bot rounds on this unit"
+        return NO_RIDGE
     if not ok:
         return NOT_ENOUGH
     return f"{_rounds_text(median)} [{_rounds_text(lo)}, {_rounds_text(hi)}]"
