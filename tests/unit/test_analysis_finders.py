@@ -78,6 +78,8 @@ def test_interest_from_rounds_by_hand() -> None:
     assert got.loc["u", "replays"] == pytest.approx(0.5)  # a played 2 games, b one: mean 1.5 − 1
     assert got.loc["u", "completion"] == 1.0 and got.loc["v", "completion"] == 0.0
     assert got.loc["u", "time"] == pytest.approx(4.5) and got.loc["v", "time"] == 10.0
+    untimed = finder_eval.interest(rows.assign(seconds=np.where(rows["unit_id"] == "v", np.nan, rows["seconds"])))
+    assert np.isnan(untimed.set_index("unit_id").loc["v", "time"])  # unknown, not 0 seconds
 
 
 def test_the_section(data: AnalysisData) -> None:

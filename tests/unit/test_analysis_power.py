@@ -97,3 +97,12 @@ def test_bad_cli_arguments_are_one_line_and_exit_2(
     code, out, err = _cli(["power", *args], capsys, monkeypatch)
     assert code == 2 and message in err and "Traceback" not in err + out
     assert len(err.strip().splitlines()) == 1
+
+
+def test_analyze_without_a_subcommand_prints_its_help(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = _cli([], capsys, monkeypatch)
+    assert code == 0 and "power" in out and "Usage" in out and not err
+    code, out, _ = _cli(["power", "--help"], capsys, monkeypatch)
+    assert code == 0 and "--difference" in out

@@ -77,7 +77,7 @@ def compare(units: pd.DataFrame, models: pd.DataFrame, attribute: str) -> tuple[
     rows, samples = [], []
     for value, g in joined.groupby(attribute, sort=True):
         mean, se, lo, hi = mean_interval(g["difficulty"].to_numpy())
-        ms = m[m[attribute] == value]
+        ms = m[m["model_id"].isin(g["model_id"])]  # the value's models that have ranked units
         rows.append(
             {
                 "attribute": attribute,

@@ -45,11 +45,15 @@ def interest(rounds: pd.DataFrame) -> pd.DataFrame:
             player_id=("player_id", "first"),
             length=("seq", "max"),
             seconds=("seconds", "sum"),
+            timed=("seconds", "count"),
         )
     )
     planned = games["length"].mode().max()  # seq is 0-based; only comparisons with it matter
     games["complete"] = games["length"] >= planned
-    per_player = games.groupby(["unit_id", "player_id"]).agg(n_games=("complete", "size"), seconds=("seconds", "sum"))
+    per_player = games.groupby(["unit_id", "player_id"]).agg(
+        n_games=("complete", "size"), seconds=("seconds", "sum"), timed=("timed", "sum")
+    )
+    per_player.loc[per_player["timed"] == 0, "seconds"] = np.nan  # no recorded times (older rows): unknown, not 0
     out = pd.DataFrame(
         {
             "replays": per_player["n_games"].groupby("unit_id").mean() - 1.0,
