@@ -75,5 +75,10 @@ def test_the_section_shows_capability_next_to_difficulty() -> None:
     assert s.facts["p_activation"] < 0.01 and "activation" in s.note
     bare = AnalysisData(data.rounds, data.fit)  # no model attributes
     assert not across.section(bare).enough_data
+    strangers = data.models.assign(model_id=[f"other-{i}" for i in range(N_MODELS)])  # none has ranked units
+    assert not across.section(AnalysisData(data.rounds, data.fit, models=strangers)).enough_data
+    listed = data.models.assign(data=[["austen"], ["austen", "digits"]] * 4)  # JSON lists group by their text
+    assert "data" in across.attribute_columns(listed)
+    assert across.compare(across.unit_difficulties(data), listed, "data")[1]["groups"] == 2
     with pytest.raises(ValueError, match="no column"):
         across.compare(across.unit_difficulties(data), data.models, "depth")

@@ -130,7 +130,7 @@ def test_the_fast_screen_finds_exactly_the_scorers_crossings(
     part = df[df["player_id"].isin([f"p{i}" for i in range(60)])]
     monkeypatch.setattr(learning, "SCREEN_SLACK", slack)  # -0.05: a planted screen that skips near misses
     units, uids = pd.factorize(part["unit_id"].astype(str))
-    players, pids = pd.factorize(part["player_id"].astype(str))
+    players, _ = pd.factorize(part["player_id"].astype(str))
     seq_unit, _, hit = learning._crossings(
         units, players, part["actual"].to_numpy(), part["guess"].to_numpy(), part["scale"].to_numpy(), 10,
         np.full(uids.size, 0.8),

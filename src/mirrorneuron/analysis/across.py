@@ -30,7 +30,7 @@ def attribute_columns(models: pd.DataFrame) -> list[str]:
     return [
         c
         for c in models.columns
-        if c not in NOT_ATTRIBUTES and not str(c).startswith("val_") and models[c].dropna().nunique() >= 2
+        if c not in NOT_ATTRIBUTES and not str(c).startswith("val_") and models[c].dropna().astype(str).nunique() >= 2
     ]
 
 
@@ -73,6 +73,8 @@ def compare(units: pd.DataFrame, models: pd.DataFrame, attribute: str) -> tuple[
         .dropna(subset=[attribute])
         .assign(model_id=lambda d: d["model_id"].astype(str))
     )
+    if m[attribute].dtype == object:  # JSON attributes may hold lists or mixed types: group by their text
+        m[attribute] = m[attribute].astype(str)
     joined = units.merge(m, on="model_id", how="inner")
     rows, samples = [], []
     for value, g in joined.groupby(attribute, sort=True):
@@ -118,11 +120,11 @@ def section(data: AnalysisData, *, min_rounds: int = MIN_ROUNDS, min_players: in
     if units.empty:
         return not_enough(key, title, "no unit passes the minimum-data rule")
     compared = [compare(units, data.models, a) for a in attrs]
-    groups = pd.concat([g for g, _ in compared if len(g)], ignore_index=True)
     tests = pd.DataFrame([t for _, t in compared])
     tested = tests[tests["p_value"].notna()]
     if tested.empty:
         return not_enough(key, title, "no attribute has two values with at least 2 ranked units each")
+    groups = pd.concat([g for g, _ in compared if len(g)], ignore_index=True)
     fig = Figure(figsize=(4 * len(tested), 3.6))
     for i, attr in enumerate(tested["attribute"]):
         ax = fig.add_subplot(1, len(tested), i + 1)
