@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
+from test_package_graph import _kept, graph
 
 from mirrorneuron.analysis import rankings
 from mirrorneuron.analysis.fit import fit_skill_difficulty
@@ -87,3 +88,19 @@ def test_mean_interval_is_a_t_interval() -> None:
     assert m == 2.5 and se == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
     assert hi - m == pytest.approx(3.182446305284263 * se)  # t(0.975, 3)
     assert np.isnan(rankings.mean_interval(np.array([1.0]))[1])
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported"),
+    [
+        ("mirrorneuron.analysis.rankings", "mirrorneuron.analysis.load"),
+        ("mirrorneuron.analysis.gap", "sqlalchemy"),
+        ("mirrorneuron.analysis.power", "mirrorneuron.store.models"),
+        ("mirrorneuron.analysis.finder_eval", "torch"),
+    ],
+)
+def test_the_sections_stay_pure_and_a_planted_import_breaks_the_contract(importer: str, imported: str) -> None:
+    g = graph()
+    assert _kept("analysis sections are pure", g)
+    g.add_import(importer=importer, imported=imported)
+    assert not _kept("analysis sections are pure", g)
