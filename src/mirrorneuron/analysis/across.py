@@ -136,6 +136,7 @@ def section(data: AnalysisData, *, min_rounds: int = MIN_ROUNDS, min_players: in
             f"{v}\nval loss {vl:.2f}" if np.isfinite(vl) else str(v) for v, vl in zip(g["value"], loss, strict=True)
         ]
         ax.set_xticks(x, labels, fontsize=7)
+        ax.set_xlim(-0.5, len(g) - 0.5)
         ax.set_title(f"{attr} (Kruskal–Wallis p = {tests.set_index('attribute').loc[attr, 'p_value']:.3g})", fontsize=9)
         ax.set_ylabel("mean unit difficulty")
     fig.tight_layout()
