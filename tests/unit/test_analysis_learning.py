@@ -90,6 +90,9 @@ def test_never_reached_and_too_few_players_say_so(learners: tuple[Simulation, pd
     assert few["median_rounds"].isna().all()
     with pytest.raises(ValueError, match="threshold"):
         learning.rounds_to_imitation(df, threshold="knn")
+    with pytest.raises(ValueError, match="threshold"):
+        learning.rounds_to_imitation(df, threshold=0.0)
+    assert learning.rounds_to_imitation(df.head(0)).empty
 
 
 def test_the_ridge_bot_level_is_the_threshold(learners: tuple[Simulation, pd.DataFrame]) -> None:

@@ -137,6 +137,8 @@ def _crossings(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per (unit, player) sequence with ≥ ``window`` rounds: (unit code, rounds played, rounds played at the
     first crossing or -1). Inputs are per round in play order; ``thresholds`` per unit code (NaN: none)."""
+    if unit.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     order = np.lexsort((np.arange(unit.size), player, unit))
     unit, player, a_raw, g_raw = unit[order], player[order], actual[order], guess[order]
     start = np.r_[True, (unit[1:] != unit[:-1]) | (player[1:] != player[:-1])]
