@@ -106,3 +106,14 @@ def test_analyze_without_a_subcommand_prints_its_help(
     assert code == 0 and "power" in out and "Usage" in out and not err
     code, out, _ = _cli(["power", "--help"], capsys, monkeypatch)
     assert code == 0 and "--difference" in out
+
+
+def test_the_simulator_plants_the_two_difficulties_and_exact_games() -> None:
+    from mirrorneuron.analysis.simulate import SimConfig, simulate
+
+    sim = simulate(SimConfig(n_players=30, n_units=5, games_per_player=3, exact_games=True,
+                             planted_difficulty=(-0.05, 0.05)))  # fmt: skip
+    assert sim.difficulty[1] - sim.difficulty[0] == pytest.approx(0.1) and abs(sim.difficulty.sum()) < 1e-12
+    assert (sim.game.reshape(-1, 10)[:, 0].size == 90) and set(map(int, sim.player)) == set(range(30))
+    with pytest.raises(ValueError, match="planted_difficulty"):
+        simulate(SimConfig(n_units=1, planted_difficulty=(0.0, 0.1)))
