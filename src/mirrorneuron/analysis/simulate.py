@@ -1,4 +1,4 @@
-"""A player simulator with planted truths, for validating the fits and (later) for study power.
+"""A player simulator with planted truths, for validating the fits and the analyses and for study power.
 
 Players play games of ``rounds_per_game`` rounds on one unit at one level. Each round's outcome (score / 100)
 follows the fitted model exactly, so a fit's intervals can be checked against the planted values:
@@ -7,11 +7,14 @@ follows the fitted model exactly, so a fit's intervals can be checked against th
 
 Skills and difficulties are normal and centred (they sum to zero, as the fit's ridge assumes); a player plays
 a geometric number of games, each on a new unit (drawn with mild popularity skew) or, with probability
-``repeat``, again on the unit of their previous game (so practice accumulates). Pure numpy.
+``repeat``, again on the unit of their previous game (so practice accumulates). :func:`gameplay_frame` turns
+a simulation into the columns the store loader returns; :func:`planted_finders` adds finder scores with a
+planted best (:data:`BEST_FINDER`). Pure numpy / pandas.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +22,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from mirrorneuron.analysis.fit import Z95, ArrayFit, prior_rounds
+from mirrorneuron.game.scoring import round_score
 
 ROUND_COLUMNS = ("player_id", "unit_id", "level", "prior_rounds", "outcome", "game", "seq")
 
@@ -38,6 +42,10 @@ class SimConfig:
     noise_sd: float = 0.1
     popularity: float = 0.5  # unit weights ∝ rank^-popularity (0: uniform)
     seed: int = 0
+    # planted difficulties of the first units (before centring; the rest stay normal): study power, planted
+    # attribute effects
+    planted_difficulty: tuple[float, ...] = ()
+    exact_games: bool = False  # every player plays round(games_per_player) games instead of a geometric count
 
 
 @dataclass(frozen=True)
@@ -96,9 +104,17 @@ def simulate(config: SimConfig | None = None) -> Simulation:
     rng = np.random.default_rng(c.seed)
     skill = _centred_normal(rng, c.n_players, c.skill_sd)
     difficulty = _centred_normal(rng, c.n_units, c.difficulty_sd)
+    if c.planted_difficulty:
+        if len(c.planted_difficulty) > c.n_units:
+            raise ValueError(f"planted_difficulty has {len(c.planted_difficulty)} values for {c.n_units} units")
+        difficulty[: len(c.planted_difficulty)] = c.planted_difficulty
+        difficulty -= difficulty.mean()  # centred as the ridge assumes; differences are kept
     levels = np.asarray(c.level_effect, dtype=np.float64)
     # games: a geometric number per player, in player order (one player's games follow each other)
-    n_games = rng.geometric(1.0 / c.games_per_player, c.n_players)
+    if c.exact_games:
+        n_games = np.full(c.n_players, max(1, round(c.games_per_player)))
+    else:
+        n_games = rng.geometric(1.0 / c.games_per_player, c.n_players)
     game_player = np.repeat(np.arange(c.n_players), n_games)
     g = game_player.size
     weights = (np.arange(c.n_units) + 1.0) ** -c.popularity
@@ -128,6 +144,66 @@ def simulate(config: SimConfig | None = None) -> Simulation:
         skill=skill,
         difficulty=difficulty,
         clipped=float(np.mean((raw < 0) | (raw > 1))),
+    )
+
+
+BEST_FINDER = "planted-best"
+# finder name → noise sd in units of the difficulty sd (None: pure noise, unrelated to difficulty)
+PLANTED_FINDERS: dict[str, float | None] = {BEST_FINDER: 0.1, "planted-noisy": 1.0, "planted-random": None}
+
+
+def planted_finders(sim: Simulation, seed: int = 0) -> pd.DataFrame:
+    """Simulated finder scores (long: ``unit_id, finder, score``; higher = predicted more imitable): the
+    planted best is −difficulty plus a little noise, the others are noisier or unrelated."""
+    rng = np.random.default_rng(seed)
+    sd = float(sim.difficulty.std()) or 1.0
+    parts = []
+    for name, noise in PLANTED_FINDERS.items():
+        n = sim.difficulty.size
+        score = rng.normal(0.0, sd, n) if noise is None else -sim.difficulty + rng.normal(0.0, noise * sd, n)
+        parts.append(pd.DataFrame({"unit_id": sim.unit_ids(), "finder": name, "score": score}))
+    return pd.concat(parts, ignore_index=True)
+
+
+N_FRAME_EXAMPLES = 32
+
+
+def gameplay_frame(sim: Simulation, *, models: Sequence[str] = ("sim",), seed: int = 0) -> pd.DataFrame:
+    """The simulation as :func:`~mirrorneuron.analysis.load.load_rounds` would return it after storing it (a
+    human's rounds; no store): unit ``u<j>`` belongs to ``models[j % len(models)]``, each unit has
+    :data:`N_FRAME_EXAMPLES` examples with fixed true values, and the guess sits on a random side of the
+    truth at the distance that makes the round's score (``round_score``) the simulated outcome × 100."""
+    rng = np.random.default_rng(seed)
+    n = sim.n_rounds
+    scales = np.exp(rng.normal(0.0, 0.5, sim.config.n_units))
+    values = rng.normal(0.0, 0.3, (sim.config.n_units, N_FRAME_EXAMPLES)) * scales[:, None]
+    example = rng.integers(0, N_FRAME_EXAMPLES, n)
+    scale = scales[sim.unit]
+    actual = values[sim.unit, example]
+    guess = actual + np.where(rng.random(n) < 0.5, -1.0, 1.0) * (1.0 - sim.outcome) * scale
+    score = np.array([round_score(g, a, s) for g, a, s in zip(guess, actual, scale, strict=True)])
+    example_ids = [f"u{u}-ex{e}" for u in range(sim.config.n_units) for e in range(N_FRAME_EXAMPLES)]
+    model_of_unit = np.array([models[j % len(models)] for j in range(sim.config.n_units)], dtype=object)
+    return pd.DataFrame(
+        {
+            "guess_id": np.arange(n),
+            "player_id": pd.Categorical.from_codes(sim.player, sim.player_ids()),
+            "player_kind": pd.Categorical(np.full(n, "human")),
+            "unit_id": pd.Categorical.from_codes(sim.unit, sim.unit_ids()),
+            "model_id": pd.Categorical(model_of_unit[sim.unit]),
+            "level": sim.level,
+            "game_id": pd.Categorical.from_codes(sim.game, [f"g{g}" for g in range(int(sim.game.max()) + 1)]),
+            "seq": sim.seq,
+            "example_id": pd.Categorical.from_codes(sim.unit * N_FRAME_EXAMPLES + example, example_ids),
+            "scale": scale,
+            "actual": actual,
+            "guess": guess,
+            "score": score,
+            "seconds": rng.uniform(2.0, 20.0, n),
+            "outcome": score / 100.0,
+            "abs_error": np.abs(guess - actual) / scale,
+            "prior_rounds": sim.prior,
+        }
     )
 
 
