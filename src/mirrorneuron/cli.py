@@ -20,8 +20,8 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
-from mirrorneuron.cli_export import export
 from mirrorneuron.cli_analysis import analyze_app
+from mirrorneuron.cli_export import export
 from mirrorneuron.cli_models import models_app
 from mirrorneuron.cli_units import directions_app, probes_app, sae_app, units_app
 from mirrorneuron.config import BUILTIN_ZOO, settings
