@@ -79,9 +79,15 @@ def load_data(
     model_ids = set(rounds["model_id"].astype(str)) | ({model} if model else set())
     unit_ids = set(rounds["unit_id"].astype(str))
     with engine.connect() as c:
-        models = [{**(a or {}), "model_id": i} for i, a in c.execute(select(Model.id, Model.attributes)) if i in model_ids]
-        scores = [r for r in c.execute(select(UnitScore.unit_id, UnitScore.finder, UnitScore.score)) if r[0] in unit_ids]
-    data = AnalysisData(rounds=rounds, title=f"study {study}" if study else f"model {model}" if model else "all gameplay")
+        models = [
+            {**(a or {}), "model_id": i} for i, a in c.execute(select(Model.id, Model.attributes)) if i in model_ids
+        ]
+        scores = [
+            r for r in c.execute(select(UnitScore.unit_id, UnitScore.finder, UnitScore.score)) if r[0] in unit_ids
+        ]
+    data = AnalysisData(
+        rounds=rounds, title=f"study {study}" if study else f"model {model}" if model else "all gameplay"
+    )
     if models:
         data.models = pd.DataFrame(models)
     if scores:

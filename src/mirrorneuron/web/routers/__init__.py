@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from mirrorneuron.web.routers import analysis as analysis_pages
 from mirrorneuron.web.routers import custom, games, health, home, leaderboard, models, players, rounds, studies, units
 
 ROUTERS: list[APIRouter] = [
@@ -15,4 +16,5 @@ ROUTERS: list[APIRouter] = [
     leaderboard.router,
     players.router,
     studies.router,
+    analysis_pages.router,
 ]
