@@ -34,7 +34,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     ]
     with session_factory(engine)() as s:
         owner = repo.ensure_player(s, None).id
-        config = repo.StudyConfig(name="cli study", units=sims[0].unit_ids[:3], levels=[0], rounds_per_unit=10)
+        config = repo.StudyConfig(
+            name="cli study", units=sims[0].unit_ids[:3], levels=[0], rounds_per_unit=10, practice_rounds=0
+        )
         study = repo.create_study(s, config, owner).id
         s.execute(update(Game).where(Game.id.in_([f"aag{g:x}" for g in range(40)])).values(study_id=study))
         s.commit()
@@ -94,7 +96,9 @@ def test_model_and_study_select_their_rounds(analyze: Run, store: Store, tmp_pat
         (["--model", "no-such-model"], "error: no model 'no-such-model' in the gameplay store"),
     ],
 )
-def test_an_unknown_selection_is_one_line_and_exit_2(analyze: Run, tmp_path: Path, args: list[str], message: str) -> None:
+def test_an_unknown_selection_is_one_line_and_exit_2(
+    analyze: Run, tmp_path: Path, args: list[str], message: str
+) -> None:
     code, _, err = analyze(*args, "--out", str(tmp_path / "r"))
     assert code == 2 and err.strip().startswith(message) and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()  # nothing is written for a bad request
