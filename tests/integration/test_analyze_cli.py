@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import typer
 from sqlalchemy import Engine, update
+from typer.testing import CliRunner
 
 from mirrorneuron.analysis.simstore import StoredSimulation, write_simulation
 from mirrorneuron.analysis.simulate import SimConfig, simulate
-from mirrorneuron.cli import main
+from mirrorneuron.cli import app, main
+from mirrorneuron.cli_report import analyze as analyze_command
 from mirrorneuron.store import repo
 from mirrorneuron.store.db import make_engine, migrate, session_factory
 from mirrorneuron.store.models import Game
@@ -111,3 +114,22 @@ def test_an_unwritable_out_is_one_line_and_exit_2(analyze: Run, tmp_path: Path) 
         code, _, err = analyze("--out", str(out))
         assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert blocker.read_text() == "not a folder"
+
+
+def test_analyze_has_help_and_works_as_a_group_callback(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lead makes ``analyze`` the callback of an ``analyze`` group (with ``power``): a subcommand must
+    then run alone, and the bare group must still write the report."""
+    monkeypatch.setenv("MIRRORNEURON_DATABASE_URL", store[0])
+    runner = CliRunner()
+    assert "--study" in runner.invoke(app, ["analyze", "--help"]).output
+    group = typer.Typer()
+    group.callback(invoke_without_command=True)(analyze_command)
+    ran: list[str] = []
+    group.command("power")(lambda: ran.append("power"))
+    res = runner.invoke(group, ["--out", str(tmp_path / "sub"), "power"])
+    assert res.exit_code == 0 and ran == ["power"] and not (tmp_path / "sub" / "index.html").exists()
+    res = runner.invoke(group, ["--out", str(tmp_path / "bare")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "bare" / "index.html").exists()
