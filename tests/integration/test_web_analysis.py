@@ -4,6 +4,7 @@ new guess, units an open study locks left out of the global page, and no round's
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from collections.abc import Iterator
@@ -160,13 +161,15 @@ def test_a_planted_leaky_section_is_caught(world: dict[str, Any], engine: Engine
     assert any(h.startswith("/analysis: body") for h in found), found
 
 
-def test_the_report_is_cached_until_a_new_guess(
+def test_the_report_is_built_off_the_loop_and_cached_until_a_new_guess(
     world: dict[str, Any], engine: Engine, other: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     builds: list[str | None] = []
     real = analysis_router._build
 
     def counted(engine: Engine, study: str | None, exclude: frozenset[str]) -> Any:
+        with pytest.raises(RuntimeError):  # built in a worker thread, off the event loop
+            asyncio.get_running_loop()
         builds.append(study)
         return real(engine, study, exclude)
 
