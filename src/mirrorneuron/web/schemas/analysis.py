@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
 from mirrorneuron.web.schemas.common import Strict
+
+Scalar = bool | int | float | str | None  # a table cell; facts are scalars or lists of them (sections.Section)
 
 
 class CoversOut(Strict):
@@ -26,8 +26,8 @@ class SectionOut(Strict):
     title: str
     note: str = Field(description='what the section shows, or "Not enough data: …" / what failed')
     enough_data: bool
-    facts: dict[str, Any] = Field(description="a few headline numbers (null where not a number)")
-    tables: dict[str, list[dict[str, Any]]] = Field(description="each table as records (also on the page)")
+    facts: dict[str, Scalar | list[Scalar]] = Field(description="a few headline numbers (null where not a number)")
+    tables: dict[str, list[dict[str, Scalar]]] = Field(description="each table as records (also on the page)")
     figure: str | None = Field(description="the figure as a PNG data URI, or null")
 
 
