@@ -38,7 +38,14 @@ def analyze(
     report (figures inlined) with every table as Parquet and CSV and a JSON twin (report.json)."""
     if ctx.invoked_subcommand is not None:  # used as a group's callback: the subcommand does the work
         return
-    from mirrorneuron.analysis.report import SECTION_BUILDERS, build_report, check_selection, load_data, write_report
+    from mirrorneuron.analysis.report import (
+        SECTION_BUILDERS,
+        build_report,
+        check_selection,
+        load_data,
+        period,
+        write_report,
+    )
     from mirrorneuron.store.db import make_engine, migrate
 
     engine = make_engine()
@@ -56,6 +63,7 @@ def analyze(
                 bar.update(task, advance=1, description=f"{name} done")
 
             report = build_report(data, progress=step)
+            report.covers.update(period(engine, data.rounds))
             bar.update(task, description="writing")
             index = write_report(report, out)
             bar.update(task, advance=1, description="written")

@@ -73,6 +73,8 @@ def test_the_report_and_its_tables_are_written(analyze: Run, tmp_path: Path) -> 
     assert "report" in out and "index.html" in out
     twin = json.loads((tmp_path / "r" / "report.json").read_text())
     assert twin["covers"]["models"] == ["sim-aa", "sim-bb"] and twin["covers"]["rounds"] > 0
+    first, last = twin["covers"]["first_guess_at"], twin["covers"]["last_guess_at"]
+    assert first and last and first <= last  # when the data was played
     fit = [s for s in twin["sections"] if s["key"] in ("difficulty", "levels", "skill")]
     assert len(fit) == 3 and all(s["enough_data"] for s in fit)
     html = (tmp_path / "r" / "index.html").read_text()

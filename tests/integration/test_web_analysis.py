@@ -113,6 +113,7 @@ def test_the_page_and_its_json_twin_show_every_section(world: dict[str, Any], ow
     # the global page: every simulated round outside the open study's units, plus the other player's answer
     assert out["covers"]["rounds"] == world["sim"].n_rounds - world["study_rounds"] + 1
     assert out["covers"]["withheld_units"] == STUDY_UNITS
+    assert out["covers"]["first_guess_at"] <= out["covers"]["last_guess_at"]
 
 
 def test_study_analysis_is_for_its_owner_only(world: dict[str, Any], owner: Client, other: Client) -> None:

@@ -115,6 +115,8 @@ def test_too_little_data_says_not_enough_data(tmp_path: Path) -> None:
     html = rp.write_report(report, tmp_path).read_text()
     assert html.count("Not enough data") >= len(FIT_KEYS)
     empty = rp.build_report(AnalysisData(rounds=few.iloc[:0]))  # an empty store
+    empty.covers.update(first_guess_at=None, models=[])
+    assert "<dt>first guess at</dt><dd>—</dd>" in str(rp.render_sections(empty))
     assert empty.covers["rounds"] == 0 and all(not s.enough_data for s in empty.sections)
 
 

@@ -30,7 +30,7 @@ from mirrorneuron.analysis.fit import SkillDifficultyFit, fit_skill_difficulty
 from mirrorneuron.analysis.fit_sections import difficulty_section, levels_section, skill_section
 from mirrorneuron.analysis.load import load_rounds
 from mirrorneuron.analysis.sections import AnalysisData, Section
-from mirrorneuron.store.models import Model, Study, UnitScore
+from mirrorneuron.store.models import Guess, Model, Study, UnitScore
 from mirrorneuron.types import UserError
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,20 @@ def load_data(
     if scores:
         data.finder_scores = pd.DataFrame(scores, columns=["unit_id", "finder", "score"]).astype({"score": float})
     return data
+
+
+def period(engine: Engine, rounds: pd.DataFrame) -> dict[str, str | None]:
+    """When the selected rounds were played: the times of their first and last guess (guess ids ascend
+    with play, so two primary-key lookups)."""
+    if not len(rounds):
+        return {"first_guess_at": None, "last_guess_at": None}
+    ids = rounds["guess_id"]
+    with engine.connect() as c:
+        first, last = (c.scalar(select(Guess.created_at).where(Guess.id == int(i))) for i in (ids.min(), ids.max()))
+    return {
+        k: v.isoformat(timespec="seconds") if v else None
+        for k, v in (("first_guess_at", first), ("last_guess_at", last))
+    }
 
 
 # --- building ----------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from mirrorneuron.analysis.report import build_report, load_data, render_sections, report_json
+from mirrorneuron.analysis.report import build_report, load_data, period, render_sections, report_json
 from mirrorneuron.store.locks import locked_units
 from mirrorneuron.store.models import Guess
 from mirrorneuron.web.deps import AppState, MaybePlayer, PlayerId, State
@@ -52,8 +52,9 @@ def _cache(request: Request) -> AnalysisCache:
 
 
 def _build(engine: Engine, study: str | None, exclude: frozenset[str]) -> Built:
-    report = build_report(load_data(engine, study=study, exclude_units=exclude))
-    report.covers["withheld_units"] = len(exclude)
+    data = load_data(engine, study=study, exclude_units=exclude)
+    report = build_report(data)
+    report.covers.update(period(engine, data.rounds), withheld_units=len(exclude))
     return Built(AnalysisOut.model_validate(report_json(report)), str(render_sections(report)))
 
 

@@ -18,6 +18,8 @@ class CoversOut(Strict):
     models: list[str]
     studies: list[str]
     levels: list[int]
+    first_guess_at: str | None = Field(None, description="when the first analysed round was answered (UTC, ISO)")
+    last_guess_at: str | None = Field(None, description="when the last analysed round was answered")
     withheld_units: int = Field(0, description="units left out because an open study locks them")
 
 
