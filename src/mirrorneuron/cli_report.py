@@ -63,7 +63,7 @@ def analyze(
                 bar.update(task, advance=1, description=f"{name} done")
 
             report = build_report(data, progress=step)
-            report.covers.update(period(engine, data.rounds))
+            report.covers.update(period(engine, study, model))
             bar.update(task, description="writing")
             index = write_report(report, out)
             bar.update(task, advance=1, description="written")

@@ -24,13 +24,13 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from mirrorneuron.analysis.fit import SkillDifficultyFit, fit_skill_difficulty
 from mirrorneuron.analysis.fit_sections import difficulty_section, levels_section, skill_section
-from mirrorneuron.analysis.load import load_rounds
+from mirrorneuron.analysis.load import load_rounds, rounds_query
 from mirrorneuron.analysis.sections import AnalysisData, Section
-from mirrorneuron.store.models import Guess, Model, Study, UnitScore
+from mirrorneuron.store.models import Guess, Model, Round, Study, UnitScore
 from mirrorneuron.types import UserError
 
 log = logging.getLogger(__name__)
@@ -95,14 +95,17 @@ def load_data(
     return data
 
 
-def period(engine: Engine, rounds: pd.DataFrame) -> dict[str, str | None]:
-    """When the selected rounds were played: the times of their first and last guess (guess ids ascend
-    with play, so two primary-key lookups)."""
-    if not len(rounds):
-        return {"first_guess_at": None, "last_guess_at": None}
-    ids = rounds["guess_id"]
+def period(
+    engine: Engine, study: str | None = None, model: str | None = None, exclude_units: Collection[str] = ()
+) -> dict[str, str | None]:
+    """When the rounds :func:`load_data` selects were answered: the times of the first and last guess."""
+    stmt = rounds_query(study_id=study, model_id=model).with_only_columns(
+        func.min(Guess.created_at), func.max(Guess.created_at)
+    )
+    if exclude_units:
+        stmt = stmt.where(Round.unit_id.not_in(list(exclude_units)))
     with engine.connect() as c:
-        first, last = (c.scalar(select(Guess.created_at).where(Guess.id == int(i))) for i in (ids.min(), ids.max()))
+        first, last = c.execute(stmt).one()
     return {
         k: v.isoformat(timespec="seconds") if v else None
         for k, v in (("first_guess_at", first), ("last_guess_at", last))

@@ -52,9 +52,8 @@ def _cache(request: Request) -> AnalysisCache:
 
 
 def _build(engine: Engine, study: str | None, exclude: frozenset[str]) -> Built:
-    data = load_data(engine, study=study, exclude_units=exclude)
-    report = build_report(data)
-    report.covers.update(period(engine, data.rounds), withheld_units=len(exclude))
+    report = build_report(load_data(engine, study=study, exclude_units=exclude))
+    report.covers.update(period(engine, study=study, exclude_units=exclude), withheld_units=len(exclude))
     return Built(AnalysisOut.model_validate(report_json(report)), str(render_sections(report)))
 
 
