@@ -23,6 +23,7 @@ from rich.table import Column, Table
 from mirrorneuron.cli_analysis import analyze_app
 from mirrorneuron.cli_export import export
 from mirrorneuron.cli_models import models_app
+from mirrorneuron.cli_report import analyze
 from mirrorneuron.cli_units import directions_app, probes_app, sae_app, units_app
 from mirrorneuron.config import BUILTIN_ZOO, settings
 from mirrorneuron.types import UserError
@@ -45,7 +46,8 @@ app.add_typer(units_app, name="units")  # units show ID
 app.add_typer(probes_app, name="probes")  # probes train|list|concepts
 app.add_typer(sae_app, name="sae")  # sae train|import|list
 app.add_typer(directions_app, name="directions")  # directions add|list
-app.add_typer(analyze_app, name="analyze")  # analyze power (the report joins this app)
+analyze_app.callback(invoke_without_command=True)(analyze)  # analyze [--study S] [--model M] [--out DIR]
+app.add_typer(analyze_app, name="analyze")  # analyze power
 app.add_typer(models_app, name="models")  # models add hf:PATH | tl:NAME, list, remove, sites
 app.command("export")(export)  # export --format parquet|csv|jsonl --out PATH [--study --model --players]
 console = Console()

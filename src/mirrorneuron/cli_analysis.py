@@ -1,5 +1,5 @@
-"""`mirrorneuron analyze …`: what gameplay says. For now ``analyze power`` (a study's power, by simulation);
-the report itself joins this app as the callback's no-subcommand path."""
+"""`mirrorneuron analyze power`: a study's power, by simulation. The report (``mirrorneuron analyze`` with no
+subcommand, ``cli_report.analyze``) is this app's callback, joined in ``cli.py``."""
 
 from __future__ import annotations
 
@@ -18,13 +18,6 @@ analyze_app = typer.Typer(
     invoke_without_command=True,
 )
 console = Console()
-
-
-@analyze_app.callback()
-def analyze(ctx: typer.Context) -> None:
-    """Analyse gameplay (subcommands below)."""
-    if ctx.invoked_subcommand is None:  # placeholder until the report runs here
-        console.print(ctx.get_help())
 
 
 @analyze_app.command("power")

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from mirrorneuron.web.routers import (
+    analysis,
     custom,
     daily,
     games,
@@ -32,4 +33,5 @@ ROUTERS: list[APIRouter] = [
     daily.router,
     share.router,
     tutorial.router,
+    analysis.router,
 ]
