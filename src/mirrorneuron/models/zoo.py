@@ -26,6 +26,7 @@ from mirrorneuron.models.transformer import TextClassifier, TinyTransformer, Tra
 from mirrorneuron.models.vision import VisionConfig, build_vision
 from mirrorneuron.types import Modality, UserError
 
+MIN_VOCAB = 257  # byte-level BPE: the 256 byte symbols and EOS come before any merge
 TASKS = ("lm", "textcls", "digits")  # next-token LM; which corpus of a mixture a text is from; 8×8 digits
 
 
@@ -54,6 +55,8 @@ class ZooConfig(BaseModel):
             raise ValueError("task 'digits' needs a vision config")
         if self.task != "digits" and self.transformer is None:
             raise ValueError(f"task {self.task!r} needs a transformer config")
+        if self.transformer is not None and self.transformer.vocab_size < MIN_VOCAB:
+            raise ValueError(f"transformer.vocab_size must be at least {MIN_VOCAB} (the byte-level tokenizer's base)")
         if self.task == "textcls" and len(self.classes) < 2:
             raise ValueError("task 'textcls' needs a corpus mixture to tell apart, e.g. corpus: austen+kjv")
         return self
