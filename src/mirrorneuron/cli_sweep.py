@@ -14,7 +14,9 @@ from rich.table import Table
 from mirrorneuron.types import UserError
 
 console = Console()
-SweepArg = Annotated[Path, typer.Argument(help="sweep file (YAML), e.g. the shipped one: `default`", show_default=False)]
+SweepArg = Annotated[
+    Path, typer.Argument(help="sweep file (YAML), e.g. the shipped one: `default`", show_default=False)
+]
 
 
 def spec_path(arg: Path) -> Path:
@@ -33,8 +35,11 @@ def _models_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("model", "status", "val loss", "unigram", "val acc", "params", "seconds")
     for r in rows:
         a = r["attributes"]
-        table.add_row(r["name"], r["status"], *(_fmt(a.get(k)) for k in
-                      ("val_loss", "unigram_val_loss", "val_accuracy", "params", "train_seconds")))
+        table.add_row(
+            r["name"],
+            r["status"],
+            *(_fmt(a.get(k)) for k in ("val_loss", "unigram_val_loss", "val_accuracy", "params", "train_seconds")),
+        )
     return table
 
 
@@ -53,8 +58,13 @@ def sweep_cmd(
         table = Table("model", "knobs", "seed", "steps", "trained")
         for m in models:
             knobs = ", ".join(f"{k}={v}" for k, v in m.knobs.items())
-            table.add_row(m.name, knobs, str(m.config.seed), str(m.config.steps),
-                          "yes" if is_trained(m, settings().zoo_dir) else "no")
+            table.add_row(
+                m.name,
+                knobs,
+                str(m.config.seed),
+                str(m.config.steps),
+                "yes" if is_trained(m, settings().zoo_dir) else "no",
+            )
         console.print(table)
         console.print(f"{len(models)} models; nothing trained (--dry-run)")
         return
@@ -62,8 +72,13 @@ def sweep_cmd(
     from mirrorneuron.gameplay.sweep_bots import register_models
     from mirrorneuron.models.sweep import SweepEvent
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True)) as p:
         overall = p.add_task(f"sweep {spec.name}", total=len(models), info="")
 
@@ -100,12 +115,22 @@ def sweep_bots_cmd(
     done = {m["name"] for m in manifest["models"]}
     missing = [m.name for m in expand(spec) if m.name not in done]
     if missing:
-        raise UserError(f"{len(missing)} model(s) of sweep {spec.name} are not trained (e.g. {missing[0]}); "
-                        f"run `mirrorneuron zoo sweep {sweep}` first")
+        raise UserError(
+            f"{len(missing)} model(s) of sweep {spec.name} are not trained (e.g. {missing[0]}); "
+            f"run `mirrorneuron zoo sweep {sweep}` first"
+        )
     run = BotRun(units=units, rounds=rounds, windows=windows, seed=seed)
     plays: list[dict[str, Any]] = []
-    with local_store() as s, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                       TimeElapsedColumn(), console=Console(stderr=True)) as p:
+    with (
+        local_store() as s,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        ) as p,
+    ):
         task = p.add_task("bots", total=len(done))
         names = [m["name"] for m in manifest["models"]]
         register_models(s, names)
@@ -128,9 +153,17 @@ def _imitability_table(rows: list[dict[str, Any]]) -> Table:
     for knob, value in dict.fromkeys((r["knob"], str(r["value"])) for r in pooled):
         sel = {r["bot"]: r for r in pooled if r["knob"] == knob and str(r["value"]) == value}
         first = next(iter(sel.values()))
-        table.add_row(knob, value, str(first["models"]), _fmt(first["val_loss"]), _fmt(first["unigram_val_loss"]),
-                      *(f"{sel[b]['correlation']:.2f} [{sel[b]['ci_low']:.2f}, {sel[b]['ci_high']:.2f}]"
-                        if b in sel else "" for b in bots))
+        table.add_row(
+            knob,
+            value,
+            str(first["models"]),
+            _fmt(first["val_loss"]),
+            _fmt(first["unigram_val_loss"]),
+            *(
+                f"{sel[b]['correlation']:.2f} [{sel[b]['ci_low']:.2f}, {sel[b]['ci_high']:.2f}]" if b in sel else ""
+                for b in bots
+            ),
+        )
     return table
 
 

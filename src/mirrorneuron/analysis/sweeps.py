@@ -35,7 +35,7 @@ def imitability_by_knob(plays: Sequence[dict[str, Any]], manifest: dict[str, Any
     """One row per knob × value × bot × level (and level ``all``): models, units, mean correlation with its
     interval, and the mean capability figures of the models with that value."""
     models = {m["name"]: m for m in manifest["models"]}
-    knobs = list(manifest["spec"]["grid"]) + ["seed"]
+    knobs = [*list(manifest["spec"]["grid"]), "seed"]
     out: list[dict[str, Any]] = []
     for knob in knobs:
         values = list(dict.fromkeys(_knob_value(m, knob) for m in models.values()))
@@ -97,8 +97,9 @@ def plot_imitability(rows: Sequence[dict[str, Any]], path: Path) -> None:
         for bot in dict.fromkeys(r["bot"] for r in sel):
             br = {str(r["value"]): r for r in sel if r["bot"] == bot}
             y = np.array([br[v]["correlation"] if v in br else np.nan for v in values])
-            err = np.array([[y[i] - br[v]["ci_low"], br[v]["ci_high"] - y[i]] if v in br else [0, 0]
-                            for i, v in enumerate(values)]).T
+            err = np.array(
+                [[y[i] - br[v]["ci_low"], br[v]["ci_high"] - y[i]] if v in br else [0, 0] for i, v in enumerate(values)]
+            ).T
             ax.errorbar(x, y, yerr=np.nan_to_num(err), marker="o", capsize=3, label=bot)
         ax.set_xticks(x, values, rotation=20)
         ax.set_title(knob)

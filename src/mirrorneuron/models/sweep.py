@@ -90,11 +90,15 @@ def check_knob(knob: str) -> None:
         raise ValueError(f"{head!r} is not a knob" + (" (use `seeds:`)" if head == "seed" else ""))
     fields = ZooConfig.model_fields
     if head not in fields:
-        raise ValueError(f"unknown knob {knob!r}; zoo config fields: {', '.join(f for f in fields if f not in NOT_KNOBS)}")
+        raise ValueError(
+            f"unknown knob {knob!r}; zoo config fields: {', '.join(f for f in fields if f not in NOT_KNOBS)}"
+        )
     if not rest:
         return
     nested = ZooConfig.model_fields[head].annotation
-    sub = next((t for t in getattr(nested, "__args__", (nested,)) if isinstance(t, type) and issubclass(t, BaseModel)), None)
+    sub = next(
+        (t for t in getattr(nested, "__args__", (nested,)) if isinstance(t, type) and issubclass(t, BaseModel)), None
+    )
     if sub is None or len(rest) > 1 or rest[0] not in sub.model_fields:
         known = ", ".join(f"{head}.{f}" for f in sub.model_fields) if sub is not None else "none"
         raise ValueError(f"unknown knob {knob!r}; {head} fields: {known}")
@@ -238,8 +242,13 @@ def _write_json(path: Path, data: Any) -> None:
 
 def manifest_entry(model: SweepModel, zoo_dir: Path, status: str) -> dict[str, Any]:
     metrics = read_metrics(zoo_dir / model.name)
-    return {"name": model.name, "knobs": model.knobs, "seed": model.config.seed, "status": status,
-            "attributes": attributes(model.config, metrics)}
+    return {
+        "name": model.name,
+        "knobs": model.knobs,
+        "seed": model.config.seed,
+        "status": status,
+        "attributes": attributes(model.config, metrics),
+    }
 
 
 def run_sweep(spec: SweepSpec, progress: Callable[[SweepEvent], None] | None = None) -> list[dict[str, Any]]:
@@ -256,8 +265,11 @@ def run_sweep(spec: SweepSpec, progress: Callable[[SweepEvent], None] | None = N
             for stale in zoo_dir.glob(f".{m.name}-*"):  # a temporary folder left by a killed run
                 shutil.rmtree(stale, ignore_errors=True)
             emit(SweepEvent(i, len(models), m.name, "training", 0, m.config.steps))
-            train(m.config, zoo_dir / m.name,
-                  lambda s, n, loss, i=i, m=m: emit(SweepEvent(i, len(models), m.name, "training", s, n, loss)))
+
+            def step(s: int, n: int, loss: float, i: int = i, name: str = m.name) -> None:
+                emit(SweepEvent(i, len(models), name, "training", s, n, loss))
+
+            train(m.config, zoo_dir / m.name, step)
             status = "trained"
         rows.append(manifest_entry(m, zoo_dir, status))
         emit(SweepEvent(i, len(models), m.name, status))

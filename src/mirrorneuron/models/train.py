@@ -158,7 +158,7 @@ def _train_textcls(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module
     tok = train_tokenizer(corpus, cfg.transformer.vocab_size)
     trains = [train for train, _ in class_streams(cfg, tok)]
     torch.manual_seed(cfg.seed)
-    model = TextClassifier(cfg.transformer, len(trains))
+    model = TextClassifier(cfg.transformer, cfg.classes)
     n_ctx = cfg.transformer.n_ctx
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:

@@ -132,9 +132,10 @@ class TextClassifier(TinyTransformer):
     """Which of ``n_classes`` sources a text comes from, predicted at every position from the prefix so far
     (causal, like the LM): the unembedding maps to class logits [batch, pos, n_classes]."""
 
-    def __init__(self, cfg: TransformerConfig, n_classes: int) -> None:
+    def __init__(self, cfg: TransformerConfig, class_names: list[str]) -> None:
         super().__init__(cfg)
-        self.n_classes = n_classes
+        self.class_names = list(class_names)
+        self.n_classes = n_classes = len(class_names)
         self.unembed = nn.Linear(cfg.d_model, n_classes)
         self._init(self.unembed)
 

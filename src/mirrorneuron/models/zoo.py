@@ -76,7 +76,7 @@ class ZooConfig(BaseModel):
             return TinyTransformer(self.transformer)
         if self.task == "textcls":
             assert self.transformer is not None
-            return TextClassifier(self.transformer, len(self.classes))
+            return TextClassifier(self.transformer, self.classes)
         assert self.vision is not None
         return build_vision(self.vision)
 

@@ -92,9 +92,7 @@ def _upsert(s: Session, cls: type[Base], rows: Sequence[dict[str, Any]], update:
         s.execute(table.update().where(pk_col == k).values({c: by_id[k][c] for c in cols}))
 
 
-def ensure_model(
-    s: Session, name: str, modality: str, checksum: str, attributes: dict[str, Any] | None = None
-) -> None:
+def ensure_model(s: Session, name: str, modality: str, checksum: str, attributes: dict[str, Any] | None = None) -> None:
     """Register model ``name`` (update modality/checksum if it was registered with other values). ``attributes``
     (training knobs and capability) replace the stored ones when given; None keeps what is stored."""
     row: dict[str, Any] = {"id": name, "modality": modality, "checksum": checksum}
