@@ -24,6 +24,7 @@ from mirrorneuron.cli_analysis import analyze_app
 from mirrorneuron.cli_export import export
 from mirrorneuron.cli_models import models_app
 from mirrorneuron.cli_report import analyze
+from mirrorneuron.cli_sweep import register_sweep_commands
 from mirrorneuron.cli_units import directions_app, probes_app, sae_app, units_app
 from mirrorneuron.config import BUILTIN_ZOO, settings
 from mirrorneuron.types import UserError
@@ -41,6 +42,7 @@ zoo_app = typer.Typer(
     help="The model zoo: list, train and inspect the project's own small models.", no_args_is_help=True
 )
 app.add_typer(zoo_app, name="zoo")
+register_sweep_commands(zoo_app)  # zoo sweep SWEEP.yaml, zoo sweep-bots SWEEP.yaml
 app.add_typer(bots_app, name="bots")
 app.add_typer(units_app, name="units")  # units show ID
 app.add_typer(probes_app, name="probes")  # probes train|list|concepts

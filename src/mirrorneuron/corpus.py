@@ -13,7 +13,10 @@ import numpy as np
 from mirrorneuron.config import BUILTIN_CORPORA
 from mirrorneuron.types import UserError
 
-BUILTIN_TEXT = {"austen": "austen.txt.gz"}  # Jane Austen's six novels (public domain), see scripts/fetch_austen.py
+# Built-in texts: Jane Austen's six novels and the King James Bible (public domain), WordNet 3.0's glosses
+# (WordNet licence, data/corpora/WORDNET_LICENSE); rebuilt by scripts/fetch_austen.py, scripts/fetch_kjv_wordnet.py
+BUILTIN_TEXT = {"austen": "austen.txt.gz", "kjv": "kjv.txt.gz", "wordnet": "wordnet.txt.gz"}
+MIX = "+"  # "austen+kjv": the documents of several corpora, in that order
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,11 @@ def _split_documents(text: str) -> list[str]:
 
 @cache
 def load_corpus(name_or_path: str) -> Corpus:
-    """Load a built-in corpus by name (``austen``) or a UTF-8 text file (.txt/.gz) or a folder of them."""
+    """Load a built-in corpus by name (``austen``, ``kjv``, ``wordnet``), a UTF-8 text file (.txt/.gz) or a
+    folder of them, or a mixture ``austen+kjv`` (their documents in order; see :func:`corpus_parts`)."""
+    parts = corpus_parts(name_or_path)
+    if len(parts) > 1:
+        return Corpus(name_or_path, tuple(d for part in parts for d in load_corpus(part).documents))
     if name_or_path in BUILTIN_TEXT:
         text = _read_text(BUILTIN_CORPORA / BUILTIN_TEXT[name_or_path])
         return Corpus(name_or_path, tuple(_split_documents(text)))
@@ -72,6 +79,16 @@ def load_corpus(name_or_path: str) -> Corpus:
     if not docs:
         raise UserError(f"corpus {name_or_path!r} is empty: it has no text")
     return Corpus(str(path), tuple(docs))
+
+
+def corpus_parts(name: str) -> list[str]:
+    """The corpora of a mixture ``a+b`` (a single name, or a path containing no ``+`` of its own, is one part)."""
+    if MIX not in name or Path(name).exists():
+        return [name]
+    parts = [p.strip() for p in name.split(MIX)]
+    if any(not p for p in parts) or len(set(parts)) != len(parts):
+        raise UserError(f"bad corpus mixture {name!r}: give distinct corpora joined by '+', e.g. austen+kjv")
+    return parts
 
 
 @dataclass(frozen=True)

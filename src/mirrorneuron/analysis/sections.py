@@ -25,7 +25,7 @@ class AnalysisData:
     ``rounds``: one row per answered round (``analysis.load_rounds`` columns, humans and bots together;
     ``player_kind`` tells them apart). ``fit``: the skill × difficulty fit of the human rounds (None: too few).
     ``models``: one row per model: ``model_id`` and its attribute columns (activation, width, depth, l1,
-    weight_decay, data, task, seed, val_loss, val_accuracy, unigram_loss, …; missing ones are NaN).
+    weight_decay, data, task, seed, val_loss, val_accuracy, unigram_val_loss, …; missing ones are NaN).
     ``finder_scores``: long format ``unit_id, finder, score``. ``title``: what the report is about."""
 
     rounds: pd.DataFrame

@@ -9,7 +9,6 @@ from __future__ import annotations
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.registry import registered_adapter
 from mirrorneuron.models.zoo import load_model
-from mirrorneuron.types import Modality
 
 
 def zoo_adapter(name: str) -> TorchAdapter:
@@ -21,5 +20,4 @@ def zoo_adapter(name: str) -> TorchAdapter:
 
     zm = load_model(name)
     n_ctx = zm.config.transformer.n_ctx if zm.config.transformer else None
-    modality: Modality = "text" if zm.config.task == "lm" else "image"
-    return TorchAdapter(name, zm.module, modality, zm.tokenizer, zm.checksum, n_ctx)
+    return TorchAdapter(name, zm.module, zm.config.modality, zm.tokenizer, zm.checksum, n_ctx)

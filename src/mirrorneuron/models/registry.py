@@ -207,8 +207,7 @@ def playable_models() -> list[PlayableModel]:
     for name, zc in REGISTRY.items():
         trained = checkpoint_dir(name) is not None
         hint = None if trained else f"mirrorneuron zoo train {name}"
-        modality: Modality = "text" if zc.task == "lm" else "image"
-        out.append(PlayableModel(name, "zoo", modality, zc.description, trained, trained, hint, zc.task))
+        out.append(PlayableModel(name, "zoo", zc.modality, zc.description, trained, trained, hint, zc.task))
     for b in BUILTINS.values():
         installed = b.installed
         hint = None if installed else INSTALL_HINT

@@ -20,8 +20,9 @@ from torch import nn
 
 from mirrorneuron.corpus import digits_split, load_corpus, load_digits
 from mirrorneuron.models.sites import find_sites
+from mirrorneuron.models.textcls import class_streams, textcls_metrics
 from mirrorneuron.models.tokenizer import encode_corpus, train_tokenizer
-from mirrorneuron.models.transformer import TinyTransformer, n_params, unigram_loss
+from mirrorneuron.models.transformer import TextClassifier, TinyTransformer, n_params, unigram_loss
 from mirrorneuron.models.zoo import ZooConfig
 
 Progress = Callable[[int, int, float], None]  # (step, total, loss)
@@ -99,8 +100,12 @@ def lm_streams(cfg: ZooConfig, tok: Tokenizer) -> tuple[torch.Tensor, torch.Tens
 def validation_metrics(cfg: ZooConfig, model: nn.Module, tok: Tokenizer | None = None) -> dict[str, float]:
     """The validation figures ``metrics.json`` records (unrounded), computed on the config's validation split:
     ``val_loss`` and ``unigram_val_loss`` (language models, with ``tok``), ``val_loss`` and ``val_accuracy``
-    (digits). The trainer records exactly these; ``model`` must be in eval mode."""
+    (digits), ``val_loss``, ``val_accuracy`` and ``unigram_val_loss`` (textcls, see :mod:`.textcls`). The trainer
+    records exactly these; ``model`` must be in eval mode."""
     with torch.no_grad():
+        if cfg.task == "textcls":
+            assert tok is not None and isinstance(model, TextClassifier)
+            return textcls_metrics(cfg, model, tok)
         if cfg.task == "lm":
             assert cfg.transformer is not None and tok is not None and isinstance(model, TinyTransformer)
             train, val = lm_streams(cfg, tok)
@@ -147,6 +152,34 @@ def _train_lm(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module, dic
     return model, metrics, {"tokenizer.json": tok.to_str()}
 
 
+def _train_textcls(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module, dict[str, Any], dict[str, str]]:
+    assert cfg.transformer is not None
+    corpus = load_corpus(cfg.corpus)
+    tok = train_tokenizer(corpus, cfg.transformer.vocab_size)
+    trains = [train for train, _ in class_streams(cfg, tok)]
+    torch.manual_seed(cfg.seed)
+    model = TextClassifier(cfg.transformer, cfg.classes)
+    n_ctx = cfg.transformer.n_ctx
+
+    def batch_loss(gen: torch.Generator) -> torch.Tensor:
+        labels = torch.randint(0, len(trains), (cfg.batch_size,), generator=gen)
+        rows = []
+        for c in labels.tolist():  # a random window of the class's training stream
+            start = int(torch.randint(0, len(trains[c]) - n_ctx, (1,), generator=gen))
+            rows.append(trains[c][start : start + n_ctx])
+        return model.class_loss(torch.stack(rows), labels)
+
+    train_loss = _fit(cfg, model, batch_loss, progress)
+    metrics = _rounded(validation_metrics(cfg, model, tok)) | {
+        "train_loss": round(train_loss, 4),
+        "chance_accuracy": round(1 / len(trains), 4),
+        "corpus": corpus.id,
+        "corpus_checksum": corpus.checksum,
+        "tokens": sum(len(t) for t in trains),
+    }
+    return model, metrics, {"tokenizer.json": tok.to_str()}
+
+
 def _train_digits(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module, dict[str, Any], dict[str, str]]:
     assert cfg.vision is not None
     data = load_digits()
@@ -168,7 +201,8 @@ def train(cfg: ZooConfig, out_dir: Path, progress: Progress | None = None) -> di
     """Train ``cfg`` and write the checkpoint atomically to ``out_dir`` (a failure leaves any old one intact)."""
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     t0 = time.perf_counter()
-    model, metrics, extra = (_train_lm if cfg.task == "lm" else _train_digits)(cfg, progress)
+    trainer = {"lm": _train_lm, "textcls": _train_textcls, "digits": _train_digits}[cfg.task]
+    model, metrics, extra = trainer(cfg, progress)
     metrics |= {
         "params": n_params(model),
         "steps": cfg.steps,

@@ -4,6 +4,7 @@ Sites per block i: ``blocks.i.resid.pre``, ``blocks.i.attn.out``, ``blocks.i.res
 ``blocks.i.mlp.post`` (the neurons), ``blocks.i.resid.post``; SoLU models also have ``blocks.i.mlp.mid``
 (x·softmax(x) before the LayerNorm, like TransformerLens' ``hook_mid``). Each MLP site names ``W_in`` and its
 nonlinearity (``solu`` for ``mid``, ``solu_ln`` = LayerNorm(solu) for a SoLU ``post``) for level 3.
+:class:`TextClassifier` is the same network with a class head in place of the unembedding (task ``textcls``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 from torch import nn
 
 from mirrorneuron.models.sites import Site
@@ -28,6 +29,15 @@ class TransformerConfig(BaseModel):
     d_mlp: int = 256
     n_ctx: int = 64
     act_fn: str = "gelu"
+    # residual dropout after attention and MLP (training only; adds no weights, so old checkpoints load)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+    @field_validator("act_fn")
+    @classmethod
+    def _known_act(cls, v: str) -> str:
+        if v not in ACT_FNS:
+            raise ValueError(f"unknown act_fn {v!r}; choose one of {', '.join(ACT_FNS)}")
+        return v
 
 
 class Attention(nn.Module):
@@ -78,11 +88,12 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.d_model)
         self.mlp = MLP(cfg)
         self.resid = nn.ModuleDict({"pre": Site(cfg.d_model), "mid": Site(cfg.d_model), "post": Site(cfg.d_model)})
+        self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.resid["pre"](x)
-        x = self.resid["mid"](x + self.attn(self.ln1(x)))
-        return self.resid["post"](x + self.mlp(self.ln2(x)))
+        x = self.resid["mid"](x + self.drop(self.attn(self.ln1(x))))
+        return self.resid["post"](x + self.drop(self.mlp(self.ln2(x))))
 
 
 class TinyTransformer(nn.Module):
@@ -115,6 +126,23 @@ class TinyTransformer(nn.Module):
     def loss(self, tokens: torch.Tensor) -> torch.Tensor:
         logits = self(tokens[:, :-1])
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
+
+
+class TextClassifier(TinyTransformer):
+    """Which of ``n_classes`` sources a text comes from, predicted at every position from the prefix so far
+    (causal, like the LM): the unembedding maps to class logits [batch, pos, n_classes]."""
+
+    def __init__(self, cfg: TransformerConfig, class_names: list[str]) -> None:
+        super().__init__(cfg)
+        self.class_names = list(class_names)
+        self.n_classes = n_classes = len(class_names)
+        self.unembed = nn.Linear(cfg.d_model, n_classes)
+        self._init(self.unembed)
+
+    def class_loss(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy over every position of ``tokens`` [batch, pos] with one label per row [batch]."""
+        logits = self(tokens)
+        return F.cross_entropy(logits.reshape(-1, self.n_classes), labels.repeat_interleave(tokens.shape[1]))
 
 
 def n_params(model: nn.Module) -> int:

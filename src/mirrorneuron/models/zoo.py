@@ -13,17 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
 from torch import nn
 
 from mirrorneuron.config import BUILTIN_ZOO, settings
+from mirrorneuron.corpus import corpus_parts
 from mirrorneuron.models.tokenizer import load_tokenizer
-from mirrorneuron.models.transformer import TinyTransformer, TransformerConfig
+from mirrorneuron.models.transformer import TextClassifier, TinyTransformer, TransformerConfig
 from mirrorneuron.models.vision import VisionConfig, build_vision
-from mirrorneuron.types import UserError
+from mirrorneuron.types import Modality, UserError
+
+MIN_VOCAB = 257  # byte-level BPE: the 256 byte symbols and EOS come before any merge
+TASKS = ("lm", "textcls", "digits")  # next-token LM; which corpus of a mixture a text is from; 8×8 digits
 
 
 class ZooConfig(BaseModel):
@@ -32,9 +36,9 @@ class ZooConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    task: Literal["lm", "digits"]
+    task: Literal["lm", "textcls", "digits"]
     description: str = ""
-    corpus: str = "austen"  # language models: built-in corpus name or path
+    corpus: str = "austen"  # text models: built-in corpus name or path; textcls: a mixture like "austen+kjv"
     transformer: TransformerConfig | None = None
     vision: VisionConfig | None = None
     l1: float = 0.0  # L1 penalty on the hidden (neuron) activations
@@ -45,10 +49,34 @@ class ZooConfig(BaseModel):
     batch_size: int = 32
     seed: int = 0
 
+    @model_validator(mode="after")
+    def _fits_task(self) -> ZooConfig:
+        if self.task == "digits" and self.vision is None:
+            raise ValueError("task 'digits' needs a vision config")
+        if self.task != "digits" and self.transformer is None:
+            raise ValueError(f"task {self.task!r} needs a transformer config")
+        if self.transformer is not None and self.transformer.vocab_size < MIN_VOCAB:
+            raise ValueError(f"transformer.vocab_size must be at least {MIN_VOCAB} (the byte-level tokenizer's base)")
+        if self.task == "textcls" and len(self.classes) < 2:
+            raise ValueError("task 'textcls' needs a corpus mixture to tell apart, e.g. corpus: austen+kjv")
+        return self
+
+    @property
+    def modality(self) -> Modality:
+        return "image" if self.task == "digits" else "text"
+
+    @property
+    def classes(self) -> list[str]:
+        """textcls: the corpora of the mixture, in class order."""
+        return corpus_parts(self.corpus) if self.task == "textcls" else []
+
     def build(self) -> nn.Module:
         if self.task == "lm":
             assert self.transformer is not None
             return TinyTransformer(self.transformer)
+        if self.task == "textcls":
+            assert self.transformer is not None
+            return TextClassifier(self.transformer, self.classes)
         assert self.vision is not None
         return build_vision(self.vision)
 
@@ -159,7 +187,7 @@ def load_checkpoint(path: Path) -> ZooModel:
     except RuntimeError as e:
         raise UserError(f"{weights}: weights do not fit the config ({str(e).splitlines()[0]})") from None
     module.eval()
-    tok = load_tokenizer(path / "tokenizer.json") if cfg.task == "lm" else None
+    tok = load_tokenizer(path / "tokenizer.json") if cfg.modality == "text" else None
     return ZooModel(cfg, module, tok, read_metrics(path), path, hashlib.sha256(raw).hexdigest()[:16])
 
 

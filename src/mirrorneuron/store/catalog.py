@@ -92,10 +92,15 @@ def _upsert(s: Session, cls: type[Base], rows: Sequence[dict[str, Any]], update:
         s.execute(table.update().where(pk_col == k).values({c: by_id[k][c] for c in cols}))
 
 
-def ensure_model(s: Session, name: str, modality: str, checksum: str) -> None:
-    """Register model ``name`` (update modality/checksum if it was registered with other values)."""
-    row = {"id": name, "modality": modality, "checksum": checksum}
-    _upsert(s, Model, [row], update=("modality", "checksum"))
+def ensure_model(s: Session, name: str, modality: str, checksum: str, attributes: dict[str, Any] | None = None) -> None:
+    """Register model ``name`` (update modality/checksum if it was registered with other values). ``attributes``
+    (training knobs and capability) replace the stored ones when given; None keeps what is stored."""
+    row: dict[str, Any] = {"id": name, "modality": modality, "checksum": checksum}
+    update = ["modality", "checksum"]
+    if attributes is not None:
+        row["attributes"] = attributes
+        update.append("attributes")
+    _upsert(s, Model, [row], update=update)
 
 
 def ensure_unit(s: Session, unit_id: str, model: str, site: str, kind: str, index: int, stats: dict[str, Any]) -> None:

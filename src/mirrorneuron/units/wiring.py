@@ -109,7 +109,9 @@ def _transformer_links(
         down = [Link(f"{dst}#{j}", dst, j) for j in _top(virtual, N_DOWNSTREAM)]
     else:
         virtual = ((model.unembed.weight * model.ln_final.weight) @ w_out).detach()
-        down = [Link(f"logit {adapter.tokens([t])[0]!r}", "@logits", t) for t in _top(virtual, N_DOWNSTREAM)]
+        classes = getattr(model, "class_names", None)  # a TextClassifier's head: classes, not tokens
+        name = (lambda t: f"class {classes[t]}") if classes else (lambda t: f"logit {adapter.tokens([t])[0]!r}")
+        down = [Link(name(t), "@logits", t) for t in _top(virtual, N_DOWNSTREAM)]
     return up, down
 
 

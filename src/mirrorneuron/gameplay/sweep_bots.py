@@ -1,0 +1,84 @@
+"""A sweep's models in the gameplay store: registered with their attributes, and played by every offline bot
+at every level on held-out rounds (each bot's game stored like ``bots run``'s).
+
+Each model is harvested on its own training corpus (its default harvest, so human games of it see the same
+examples); a few lively neurons are drawn per model with a fixed seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from mirrorneuron.game import SamplingPlan, make_rounds, summarize
+from mirrorneuron.gameplay.bots import play_bots, store_bot_game
+from mirrorneuron.harvest.run import default_spec, harvest
+from mirrorneuron.models.loader import zoo_adapter
+from mirrorneuron.models.sweep import attributes
+from mirrorneuron.models.zoo import load_model
+from mirrorneuron.players import OFFLINE_BOT_NAMES
+from mirrorneuron.store import repo
+from mirrorneuron.units import unit_context
+from mirrorneuron.units.data import default_harvest_dir
+from mirrorneuron.units.open import lively_unit
+
+LEVELS = (0, 1, 2, 3)
+
+
+def register_models(s: Session, names: Sequence[str]) -> None:
+    """Register each trained zoo model with its training knobs and capability in ``models.attributes``. Commits."""
+    for name in names:
+        zm = load_model(name)
+        repo.ensure_model(s, name, zm.config.modality, zm.checksum, attributes(zm.config, zm.metrics))
+    s.commit()
+
+
+@dataclass(frozen=True)
+class BotRun:
+    units: int = 6  # lively neurons per model
+    rounds: int = 40  # held-out rounds per unit and level
+    windows: int = 1000  # harvest windows per text model
+    seed: int = 0
+    levels: tuple[int, ...] = LEVELS
+    bots: tuple[str, ...] = OFFLINE_BOT_NAMES
+
+
+def play_model(
+    s: Session, name: str, run: BotRun, progress: Callable[[str], None] | None = None
+) -> list[dict[str, Any]]:
+    """Every bot × level × drawn unit of model ``name``: one row each with the unit's pooled correlation
+    (DESIGN §6) over its held-out rounds; every bot game is stored. Commits."""
+    adapter = zoo_adapter(name)
+    cfg = load_model(name).config
+    say = progress or (lambda _m: None)
+    say(f"{name}: harvesting")
+    corpus = "digits" if cfg.modality == "image" else cfg.corpus
+    windows = None if cfg.modality == "image" else run.windows
+    h = harvest(adapter, default_spec(adapter, corpus=corpus, max_windows=windows), default_harvest_dir(name))
+    rng = np.random.default_rng(run.seed)
+    refs = list(dict.fromkeys(lively_unit(adapter, h, rng) for _ in range(run.units * 4)))[: run.units]
+    rows: list[dict[str, Any]] = []
+    for ref in refs:
+        ctx = unit_context(adapter, h, ref)
+        for level in run.levels:
+            say(f"{name}: {ref.site}/{ref.index} level {level}")
+            rs = make_rounds(ctx, level, run.rounds, SamplingPlan(seed=run.seed))
+            for bot_name, (bot, res) in play_bots(ctx, rs, run.bots).items():
+                store_bot_game(s, ctx, rs, bot, res, client="sweep-bots")
+                summary = summarize([r.actual for r in res.results], [r.guess for r in res.results])
+                rows.append(
+                    {
+                        "model": name,
+                        "unit": ctx.unit_id,
+                        "level": level,
+                        "bot": bot_name,
+                        "rounds": summary.n,
+                        "correlation": summary.correlation,
+                        "flag": summary.correlation_flag or "",
+                    }
+                )
+    return rows
