@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
+from mirrorneuron.cli_finders import finders_app
 from mirrorneuron.cli_models import models_app
 from mirrorneuron.cli_units import directions_app, probes_app, sae_app, units_app
 from mirrorneuron.config import BUILTIN_ZOO, settings
@@ -44,6 +45,7 @@ app.add_typer(probes_app, name="probes")  # probes train|list|concepts
 app.add_typer(sae_app, name="sae")  # sae train|import|list
 app.add_typer(directions_app, name="directions")  # directions add|list
 app.add_typer(models_app, name="models")  # models add hf:PATH | tl:NAME, list, remove, sites
+app.add_typer(finders_app, name="finders")  # finders list|run
 console = Console()
 
 
