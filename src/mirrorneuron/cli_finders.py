@@ -9,7 +9,7 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from mirrorneuron.config import settings
 from mirrorneuron.types import UserError
@@ -67,10 +67,11 @@ def finders_run(
 
         with local_store() as s:
             runs = run_finders(s, name, chosen, harvest, update, site or ())
-    table = Table("site", "finder", "units", "scored", "mean", "median", "min", "max", "seconds")
-    for r in runs:
-        ok = r.scores[np.isfinite(r.scores)]
-        stats = [float(f(ok)) if ok.size else float("nan") for f in (np.mean, np.median, np.min, np.max)]
-        table.add_row(r.site, r.finder, str(r.scores.size), str(ok.size), *map(_fmt, stats), f"{r.seconds:.1f}")
-    console.print(table)
+    for site_name in dict.fromkeys(r.site for r in runs):
+        table = Table(Column("finder", no_wrap=True), "scored", "mean", "median", "min", "max", "s", title=site_name)
+        for r in (r for r in runs if r.site == site_name):
+            ok = r.scores[np.isfinite(r.scores)]
+            stats = [float(f(ok)) if ok.size else float("nan") for f in (np.mean, np.median, np.min, np.max)]
+            table.add_row(r.finder, f"{ok.size}/{r.scores.size}", *map(_fmt, stats), f"{r.seconds:.1f}")
+        console.print(table)
     console.print(f"stored {sum(r.scores.size for r in runs)} scores of model {name}", soft_wrap=True)
