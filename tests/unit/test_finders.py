@@ -244,3 +244,4 @@ def test_poly_density_is_a_different_measure_from_activation_density() -> None:
     data = planted()
     assert score("density", data)[1] == pytest.approx(1.0)
     assert poly_density(data.acts[:, 1]) < 0.9
+    np.testing.assert_allclose(score("poly_density", data), [poly_density(data.acts[:, j]) for j in range(5)])

@@ -1,4 +1,4 @@
-"""Finders read off the activation matrix alone: density, kurtosis, max-activation z-score, token-unigram R²
+"""Finders read off the activation matrix alone: density, kurtosis, the polysemanticity density, max-activation z-score, token-unigram R²
 and a random baseline. Each works on the whole [examples, units] matrix at once."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 
 from mirrorneuron.finders.base import Finder, SiteData
 from mirrorneuron.game.scoring import CONSTANT_ACTUAL, summarize
-from mirrorneuron.units.poly import kurtosis
+from mirrorneuron.units.poly import density, kurtosis
 
 
 def columns(data: SiteData) -> np.ndarray:
@@ -33,6 +33,14 @@ class Kurtosis(Finder):
 
     def score(self, data: SiteData) -> np.ndarray:
         return np.array([kurtosis(col) for col in columns(data)])
+
+
+class PolyDensity(Finder):
+    name = "poly_density"
+    describe = "fraction of examples above 10 % of the way from the median to the max (units.poly density)"
+
+    def score(self, data: SiteData) -> np.ndarray:
+        return np.array([density(col) for col in columns(data)])
 
 
 class MaxZ(Finder):

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from mirrorneuron.finders.activation import ActivationDensity, Kurtosis, MaxZ, RandomBaseline, UnigramR2
+from mirrorneuron.finders.activation import (
+    ActivationDensity,
+    Kurtosis,
+    MaxZ,
+    PolyDensity,
+    RandomBaseline,
+    UnigramR2,
+)
 from mirrorneuron.finders.imitability import imitability_finders
 from mirrorneuron.finders.registry import register
 from mirrorneuron.finders.structure import SaeAlignment, TopMeasure, WeightParticipation, WeightTopShare
@@ -10,6 +17,7 @@ from mirrorneuron.finders.structure import SaeAlignment, TopMeasure, WeightParti
 SHIPPED = (
     ActivationDensity(),
     Kurtosis(),
+    PolyDensity(),
     MaxZ(),
     UnigramR2(),
     TopMeasure("top_distinct", "distinct target tokens (or digit classes) among the top-20 examples (units.poly)"),
