@@ -10,7 +10,8 @@ finder's scores predict held-out bot imitability.
    interval. The random finder is the baseline in the same run (its correlation should straddle 0).
 
 ``seconds_per_1k_units`` = (fast seconds measured on all units + slow seconds per unit × all units) per
-1k units. Torch runs on one thread (the machine is shared; more threads only contend). Last line: JSON.
+1k units. Torch and BLAS run on one thread each (threadpoolctl): on this shared machine more threads
+only contend (a pooled correlation over 64k values took 8× longer with OpenBLAS' threads). Last line: JSON.
 Run: ``.venv/bin/python benchmarks/finders.py [--model tiny-gelu --slow-units 24]``.
 """
 
@@ -25,6 +26,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 from scipy.stats import spearmanr
+from threadpoolctl import threadpool_limits
 
 from mirrorneuron.finders import SiteData, available, site_data
 from mirrorneuron.harvest.run import default_sites
@@ -65,6 +67,7 @@ def main() -> None:
     ap.add_argument("--slow-units", type=int, default=24, help="units per site for the slow finders")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    threadpool_limits(1)  # BLAS too
     finders = available()
     fast = [f for f in finders.values() if not f.slow]
     slow = [f for f in finders.values() if f.slow]

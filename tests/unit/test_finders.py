@@ -245,3 +245,15 @@ def test_poly_density_is_a_different_measure_from_activation_density() -> None:
     assert score("density", data)[1] == pytest.approx(1.0)
     assert poly_density(data.acts[:, 1]) < 0.9
     np.testing.assert_allclose(score("poly_density", data), [poly_density(data.acts[:, j]) for j in range(5)])
+
+
+@pytest.mark.parametrize(
+    "imported", ["mirrorneuron.store.scores", "mirrorneuron.web.app", "mirrorneuron.gameplay.finding", "mirrorneuron.cli"]
+)
+def test_a_planted_import_breaks_the_finders_contract(imported: str) -> None:
+    from test_package_graph import _kept, graph
+
+    g = graph()
+    assert _kept("finders (automated unit scorers)", g)
+    g.add_import(importer="mirrorneuron.finders.activation", imported=imported)
+    assert not _kept("finders (automated unit scorers)", g)

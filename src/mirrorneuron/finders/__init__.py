@@ -6,6 +6,7 @@ and show the scores). A user adds a finder by subclassing :class:`Finder` and ca
 by naming it as ``package.module:Name``.
 """
 
+from mirrorneuron.finders import shipped  # noqa: F401  (importing it registers the shipped finders)
 from mirrorneuron.finders.base import Finder, SiteData
 from mirrorneuron.finders.harvested import site_data
 from mirrorneuron.finders.imitability import BotImitability, HeldOutViolation, check_held_out

@@ -53,9 +53,7 @@ def load_finder(path: str) -> Finder:
 
 
 def available() -> dict[str, Finder]:
-    """Every registered finder by name (the shipped ones first, in a fixed order)."""
-    from mirrorneuron.finders import shipped  # noqa: F401  (registers the shipped finders on first use)
-
+    """Every registered finder by name (the shipped ones first, in a fixed order: the package registers them)."""
     return dict(_REGISTRY)
 
 
