@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+import store_fixtures as sf
 import web_fixtures as fx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from mirrorneuron.cli import app as cli_app
@@ -30,6 +31,7 @@ from mirrorneuron.store.models import UnitScore
 from mirrorneuron.store.scores import save_scores, scores_frame, unit_scores
 
 web_home, db_url, app = fx.web_home, fx.db_url, fx.app
+pg_server, store_engine, sessions = sf.pg_server, sf.store_engine, sf.sessions
 SITE = "blocks.0.mlp.post"
 runner = CliRunner()
 
@@ -80,21 +82,33 @@ def test_scores_are_stored_once_per_unit_and_finder_and_a_rerun_replaces_them(h:
     assert scores_frame(s, "other-model").empty
 
 
-def test_unit_scores_give_the_percentile_among_the_models_units(s: Session) -> None:
-    repo.ensure_model(s, "pm", "text", "x")
+def test_unit_scores_give_the_percentile_among_the_models_units(sessions: sessionmaker[Session]) -> None:
+    """On SQLite and Postgres: percentiles within one model, NULL for NaN, a re-save replaces."""
+    m, other = f"pm-{sf.uid()}", f"po-{sf.uid()}"
     values = [0.5, 0.1, None, 0.9, 0.1]
-    for j in range(len(values)):
-        repo.ensure_unit(s, f"pm/site/neuron/{j}", "pm", "site", "neuron", j, {})
-    save_scores(s, "kurtosis", "1", {f"pm/site/neuron/{j}": v for j, v in enumerate(values)})
-    save_scores(s, "density", "1", {"pm/site/neuron/3": float("nan")})
-    s.commit()
-    top = {r["finder"]: r for r in unit_scores(s, "pm/site/neuron/3")}
+    with sessions() as s:
+        for model in (m, other):
+            repo.ensure_model(s, model, "text", "x")
+            for j in range(len(values)):
+                repo.ensure_unit(s, f"{model}/site/neuron/{j}", model, "site", "neuron", j, {})
+        save_scores(s, "kurtosis", "1", {f"{other}/site/neuron/{j}": 100.0 for j in range(5)})  # another model
+        save_scores(s, "kurtosis", "0", {f"{m}/site/neuron/{j}": -1.0 for j in range(5)})  # replaced below
+        save_scores(s, "kurtosis", "1", {f"{m}/site/neuron/{j}": v for j, v in enumerate(values)})
+        save_scores(s, "density", "1", {f"{m}/site/neuron/3": float("nan")})
+        s.commit()
+        _check_percentiles(s, m)
+
+
+def _check_percentiles(s: Session, m: str) -> None:
+    assert n_rows(s, "kurtosis") >= 10 and len(scores_frame(s, m)) == 6
+    top = {r["finder"]: r for r in unit_scores(s, f"{m}/site/neuron/3")}
     assert top["kurtosis"]["score"] == 0.9 and top["kurtosis"]["n_units"] == 4
     assert top["kurtosis"]["percentile"] == pytest.approx(100 * 3.5 / 4)  # 3 below, itself half
     assert top["density"]["score"] is None and top["density"]["percentile"] is None
-    low = {r["finder"]: r for r in unit_scores(s, "pm/site/neuron/1")}
+    assert top["kurtosis"]["version"] == "1"
+    low = {r["finder"]: r for r in unit_scores(s, f"{m}/site/neuron/1")}
     assert low["kurtosis"]["percentile"] == pytest.approx(100 * 1.0 / 4)  # a tie with unit 4: two halves
-    assert unit_scores(s, "pm/site/neuron/2")[0]["percentile"] is None and unit_scores(s, "nope/x/neuron/1") == []
+    assert unit_scores(s, f"{m}/site/neuron/2")[0]["percentile"] is None and unit_scores(s, "nope/x/neuron/1") == []
 
 
 class TrainsOnHeldOut(BotImitability):
