@@ -3,6 +3,7 @@ the registry's handling of users' finders."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -10,9 +11,18 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from mirrorneuron.finders import BotImitability, Finder, HeldOutViolation, SiteData, get, load_finder, register
+from mirrorneuron.finders import (
+    BotImitability,
+    Finder,
+    HeldOutViolation,
+    SiteData,
+    check_held_out,
+    get,
+    load_finder,
+    register,
+)
 from mirrorneuron.finders.activation import unigram_predictions
-from mirrorneuron.game import ArrayContext, RoundSet, TextExample, UnitContext, training_mask
+from mirrorneuron.game import ArrayContext, RoundSet, TextExample, UnitContext, make_rounds, training_mask
 from mirrorneuron.players import data as bot_data
 from mirrorneuron.types import UserError
 from mirrorneuron.units.poly import density as poly_density
@@ -164,6 +174,15 @@ def test_the_held_out_guard_catches_a_bot_fitted_on_held_out_examples() -> None:
     data = planted()
     with pytest.raises(HeldOutViolation, match="fitted on held-out"):
         TrainsOnHeldOut("unigram", 0, rounds=10)(data)
+
+
+def test_the_held_out_guard_catches_rounds_that_ask_training_examples() -> None:
+    """Planted fault: the round set's split is flipped, so its rounds ask what is now the training half."""
+    data = planted()
+    rs = make_rounds(data.unit(0), 1, 10)
+    check_held_out(rs.training, rs)  # the real split passes
+    with pytest.raises(HeldOutViolation, match="ask training examples"):
+        check_held_out(np.zeros_like(rs.training), dataclasses.replace(rs, training=~rs.training))
 
 
 def test_bot_imitability_fits_only_training_examples_and_asks_only_held_out(monkeypatch: pytest.MonkeyPatch) -> None:
