@@ -22,6 +22,7 @@ from rich.table import Column, Table
 
 from mirrorneuron.cli_analysis import analyze_app
 from mirrorneuron.cli_export import export
+from mirrorneuron.cli_finders import finders_app
 from mirrorneuron.cli_models import models_app
 from mirrorneuron.cli_report import analyze
 from mirrorneuron.cli_sweep import register_sweep_commands
@@ -52,6 +53,7 @@ analyze_app.callback(invoke_without_command=True)(analyze)  # analyze [--study S
 app.add_typer(analyze_app, name="analyze")  # analyze power
 app.add_typer(models_app, name="models")  # models add hf:PATH | tl:NAME, list, remove, sites
 app.command("export")(export)  # export --format parquet|csv|jsonl --out PATH [--study --model --players]
+app.add_typer(finders_app, name="finders")  # finders list|run
 console = Console()
 
 

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mirrorneuron.store import repo
 from mirrorneuron.store.locks import ensure_unlocked
+from mirrorneuron.store.scores import unit_scores
 from mirrorneuron.types import UnitRef
 from mirrorneuron.web.deps import AppState, MaybePlayer, PlayerId, State
 from mirrorneuron.web.routers.common import R403_LOCKED, R404, or_404
@@ -23,16 +24,16 @@ router = APIRouter(tags=["units"], responses={**R403_LOCKED, **R404})
 async def unit_view(state: AppState, unit_id: str, player: str | None) -> UnitOut:
     unit_id = or_404(lambda: UnitRef.parse(unit_id).id)
 
-    def live(s: Session) -> tuple[dict[str, object], bool]:
+    def live(s: Session) -> tuple[dict[str, object], bool, list[dict[str, object]]]:
         ensure_unlocked(s, unit_id)
-        return repo.unit_play_stats(s, unit_id), has_open_game(s, player, unit_id)
+        return repo.unit_play_stats(s, unit_id), has_open_game(s, player, unit_id), unit_scores(s, unit_id)
 
-    stats, withheld = await state.db.read(live)
+    stats, withheld, scores = await state.db.read(live)
     page = state.unit_pages.get(unit_id)
     if page is None:
         built = await run_in_threadpool(or_404, lambda: build_unit_page(state.units, unit_id, state.settings.bot_rounds))
         page = state.unit_pages.put(unit_id, built)
-    return personalise(page, stats, withheld)
+    return personalise(page, stats, withheld, scores)
 
 
 @router.get("/api/units/{unit_id:path}", response_model=UnitOut)

@@ -31,9 +31,20 @@ class LevelPlayOut(Strict):
     bots: int
 
 
+class FinderScoreOut(Strict):
+    """One automated finder's score of the unit (``mirrorneuron finders run``)."""
+
+    finder: str
+    version: str
+    score: float | None = Field(description="null where the finder cannot score this unit")
+    percentile: float | None = Field(description="percent of the model's scored units scoring lower (ties half)")
+    n_units: int = Field(description="how many units of the model this finder scored")
+
+
 class UnitOut(Strict):
     """A unit's dashboard. ``withheld``: you have an unfinished game on this unit, so examples with values
-    (which could hold a round's answer) and the player stats are left out until you finish it."""
+    (which could hold a round's answer), the player stats and the finder scores are left out until you
+    finish it."""
 
     unit_id: str
     model: str
@@ -51,6 +62,7 @@ class UnitOut(Strict):
     bots_level: int
     bots_rounds: int
     bots: list[PlayerScore]
+    finders: list[FinderScoreOut] = Field(default_factory=list, description="automated finder scores, by finder")
     withheld: bool
 
 

@@ -1,10 +1,12 @@
-"""A unit's dashboard: stats, histogram, top examples, quantile bins and how the bots do (cached per unit).
+"""A unit's dashboard: stats, histogram, top examples, quantile bins, how the bots do (cached per unit) and
+the automated finders' scores (read live).
 
 Everything with values comes from the unit's training examples (the windows the game never asks), so a
 player who reads the page is never asked an example whose value it showed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -65,10 +67,15 @@ def build_unit_page(cache: UnitCache, unit_id: str, bot_rounds: int) -> UnitOut:
     )
 
 
-def personalise(page: UnitOut, play_stats: dict[str, Any], withheld: bool) -> UnitOut:
-    """Add the live player stats; while the viewer has a game open on the unit, drop the examples with values
-    (a round may ask one of them) and the player stats (mean scores moving after each guess would tell)."""
-    update: dict[str, Any] = {"players": play_stats.get("levels", []), "withheld": withheld}
+def personalise(
+    page: UnitOut, play_stats: dict[str, Any], withheld: bool, scores: Sequence[dict[str, Any]] = ()
+) -> UnitOut:
+    """Add the live player stats and finder scores (``store.scores.unit_scores``, read per request: a finders
+    run may have just replaced them); while the viewer has a game open on the unit, drop what a
+    level-1 game would not show: the examples with values (a round may ask one of them), the player stats
+    (mean scores moving after each guess would tell) and the finder scores (computed from every harvested
+    value, asked examples included)."""
+    update: dict[str, Any] = {"players": play_stats.get("levels", []), "withheld": withheld, "finders": list(scores)}
     if withheld:
-        update.update(top=[], players=[], bins=[b.model_copy(update={"examples": []}) for b in page.bins])
+        update.update(top=[], players=[], finders=[], bins=[b.model_copy(update={"examples": []}) for b in page.bins])
     return UnitOut.model_validate({**page.model_dump(), **update})

@@ -1,0 +1,135 @@
+"""Every finder on the default model (harvested with the defaults): time per 1k units and how well each
+finder's scores predict held-out bot imitability.
+
+1. harvest: the default model's default harvest (made on first use under ``$MIRRORNEURON_HOME``);
+2. fast finders (all but the ``slow`` ones) on every neuron of every neuron site, timed per finder;
+3. slow finders (ridge at levels 2–3: each round runs the model) on a sample of ``--slow-units`` units per
+   site, timed per unit and scaled to 1k units;
+4. Spearman correlation of each finder with the reference, held-out imitability of the ridge bot at level 1
+   (``imitability_ridge_l1``), over every unit (the slow finders: over their sample), with a 95 % bootstrap
+   interval. The random finder is the baseline in the same run (its correlation should straddle 0).
+
+``seconds_per_1k_units`` = (fast seconds measured on all units + slow seconds per unit × all units) per
+1k units. Torch and BLAS run on one thread each (threadpoolctl): on this shared machine more threads
+only contend (a pooled correlation over 64k values took 8× longer with OpenBLAS' threads). Last line: JSON.
+Run: ``.venv/bin/python benchmarks/finders.py [--model tiny-gelu --slow-units 24]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+from scipy.stats import spearmanr
+from threadpoolctl import threadpool_limits
+
+from mirrorneuron.finders import SiteData, available, site_data
+from mirrorneuron.harvest.run import default_sites
+from mirrorneuron.models.loader import zoo_adapter
+from mirrorneuron.units import ensure_harvest
+
+REFERENCE = "imitability_ridge_l1"
+
+
+def sample(data: SiteData, n: int) -> tuple[SiteData, np.ndarray]:
+    """The site restricted to ``n`` evenly spaced units (unit contexts and ids follow)."""
+    idx = np.linspace(0, data.n_units - 1, min(n, data.n_units)).round().astype(int)
+    sub = SiteData(
+        data.model, data.site, data.acts[:, idx], data.groups, tuple(data.unit_ids[i] for i in idx), data.tokens,
+        data.vocab, data.labels, data.positions, None if data.weights is None else data.weights[idx],
+        tuple(d[:, idx] for d in data.sae_decoders), seed=data.seed,
+    )  # fmt: skip
+    opener = data.open_unit
+    assert opener is not None
+    sub.open_unit = lambda j, full: opener(int(idx[j]), full)
+    return sub, idx
+
+
+def spearman_ci(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_boot: int = 200) -> tuple[float, ...]:
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 5 or np.ptp(x) == 0:
+        return float("nan"), float("nan"), float("nan"), int(x.size)
+    rho = float(spearmanr(x, y).statistic)
+    boots = [spearmanr(x[i], y[i]).statistic for i in (rng.integers(0, x.size, x.size) for _ in range(n_boot))]
+    lo, hi = np.nanquantile(np.array(boots, dtype=np.float64), [0.025, 0.975])
+    return rho, float(lo), float(hi), int(x.size)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="tiny-gelu")
+    ap.add_argument("--slow-units", type=int, default=24, help="units per site for the slow finders")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    threadpool_limits(1)  # BLAS too
+    finders = available()
+    fast = [f for f in finders.values() if not f.slow]
+    slow = [f for f in finders.values() if f.slow]
+    adapter = zoo_adapter(args.model)
+    start = time.perf_counter()
+    h = ensure_harvest(adapter)
+    harvest_s = time.perf_counter() - start
+    scores: dict[str, list[np.ndarray]] = {f.name: [] for f in finders.values()}
+    ref_at_sample: list[np.ndarray] = []
+    seconds = dict.fromkeys(finders, 0.0)
+    n_units = n_slow = 0
+    for site in [s for s in default_sites(adapter) if s in h.sites]:
+        data = site_data(h, adapter, site)
+        n_units += data.n_units
+        for f in fast:
+            t = time.perf_counter()
+            scores[f.name].append(f(data))
+            seconds[f.name] += time.perf_counter() - t
+        sub, idx = sample(data, args.slow_units)
+        n_slow += sub.n_units
+        ref_at_sample.append(scores[REFERENCE][-1][idx])
+        for f in slow:
+            t = time.perf_counter()
+            scores[f.name].append(f(sub))
+            seconds[f.name] += time.perf_counter() - t
+    joined = {k: np.concatenate(v) for k, v in scores.items()}
+    ref, ref_sample = joined[REFERENCE], np.concatenate(ref_at_sample)
+    per_1k = {k: 1000 * (s / n_slow if finders[k].slow else s / n_units) for k, s in seconds.items()}
+    rng = np.random.default_rng(0)
+    table = Table(
+        "finder", "s / 1k units", "Spearman vs ridge l1", "95 % CI", "n", title=f"{args.model}: {n_units} units"
+    )
+    rhos: dict[str, float | None] = {}
+    for name, f in finders.items():
+        rho, lo, hi, n = spearman_ci(joined[name], ref_sample if f.slow else ref, rng)
+        rhos[name] = None if np.isnan(rho) else round(rho, 4)
+        ci = "—" if np.isnan(rho) else f"[{lo:+.2f}, {hi:+.2f}]"
+        table.add_row(
+            name + (" (sample)" if f.slow else ""),
+            f"{per_1k[name]:.1f}",
+            "—" if np.isnan(rho) else f"{rho:+.3f}",
+            ci,
+            str(n),
+        )
+    Console().print(table)
+    fast_s = sum(seconds[f.name] for f in fast)
+    total_per_1k = 1000 * fast_s / n_units + sum(per_1k[f.name] for f in slow)
+    out = {
+        "bench": "finders",
+        "model": args.model,
+        "n_units": n_units,
+        "seconds_per_1k_units": round(total_per_1k, 1),
+        "seconds_per_1k_units_fast_finders": round(1000 * fast_s / n_units, 1),
+        "slow_finders_sampled_units": n_slow,
+        "harvest_seconds": round(harvest_s, 1),
+        "reference": f"{REFERENCE} (ridge bot, level 1, held-out rounds)",
+        "spearman_vs_reference": rhos,
+        "baseline_random_spearman": rhos.get("random"),
+        "seconds_per_1k_units_by_finder": {k: round(v, 2) for k, v in per_1k.items()},
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+""":class:`SiteData` from a finished harvest: the activation matrix, tokens, weights, SAEs and unit contexts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from mirrorneuron.finders.base import SiteData
+from mirrorneuron.game import UnitContext
+from mirrorneuron.harvest.cache import Harvest
+from mirrorneuron.models.adapter import TorchAdapter
+from mirrorneuron.types import UnitRef, UserError
+from mirrorneuron.units.base import HarvestedUnit
+from mirrorneuron.units.context import NeuronContext
+from mirrorneuron.units.data import vocab_of
+from mirrorneuron.units.sae import list_saes, load_sae
+from mirrorneuron.units.wiring import wiring
+
+
+class LightNeuron(HarvestedUnit):
+    """A harvested neuron for levels 0–1 (values and examples; no wiring, no forward passes), sharing the
+    site's vocabulary and window ids instead of rebuilding them per unit."""
+
+    def __init__(self, h: Harvest, adapter: TorchAdapter, site: str, index: int, data: SiteData) -> None:
+        super().__init__(h, adapter, site)
+        self.ref = UnitRef(adapter.name, site, "neuron", index)
+        self.values = np.asarray(data.acts[:, index], dtype=np.float32)
+        self.__dict__["groups"] = data.groups
+        if data.vocab is not None:
+            self.__dict__["_vocab"] = data.vocab
+
+
+def _weights(adapter: TorchAdapter, h: Harvest, site: str) -> np.ndarray | None:
+    """[U, n_in] input weights of the site's units, or None where no linear layer computes them."""
+    linear = wiring(adapter, h, site, 0).linear
+    if linear is None:
+        return None
+    w = linear.weight.detach().double().numpy()
+    return w.reshape(w.shape[0], -1) if w.shape[0] == h.width(site) else None
+
+
+def _sae_decoders(model: str, site: str, width: int) -> tuple[np.ndarray, ...]:
+    decoders = []
+    for info in list_saes(model):
+        if info["site"] == site:
+            dec = load_sae(model, site, str(info["name"])).W_dec
+            if dec.shape[1] == width:
+                decoders.append(dec)
+    return tuple(decoders)
+
+
+def _labels(h: Harvest) -> np.ndarray | None:
+    if h.manifest.get("modality") != "image":
+        return None
+    from mirrorneuron.corpus import load_digits
+
+    labels = load_digits().labels
+    return np.asarray(labels) if len(labels) == h.n_windows else None
+
+
+def site_data(h: Harvest, adapter: TorchAdapter, site: str, seed: int = 0) -> SiteData:
+    """Everything the finders read about the neurons of ``site`` in harvest ``h``."""
+    if h.model != adapter.name:
+        raise UserError(f"harvest at {h.path} is of model {h.model!r}, not {adapter.name!r}")
+    width = h.width(site)
+    text = adapter.modality == "text"
+    data = SiteData(
+        model=adapter.name,
+        site=site,
+        acts=h.activations(site).reshape(-1, width),
+        groups=np.repeat(np.arange(h.n_windows), h.positions),
+        tokens=np.asarray(h.inputs).reshape(-1) if text else None,
+        vocab=vocab_of(adapter) if text else None,
+        labels=_labels(h),
+        positions=h.positions,
+        weights=_weights(adapter, h, site),
+        sae_decoders=_sae_decoders(adapter.name, site, width),
+        seed=seed,
+    )
+    data.open_unit = _opener(h, adapter, site, data)
+    return data
+
+
+def _opener(h: Harvest, adapter: TorchAdapter, site: str, data: SiteData) -> Callable[[int, bool], UnitContext]:
+    def open_unit(j: int, full: bool) -> UnitContext:
+        return NeuronContext(h, adapter, site, j) if full else LightNeuron(h, adapter, site, j, data)
+
+    return open_unit

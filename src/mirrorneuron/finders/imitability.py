@@ -1,0 +1,95 @@
+"""Held-out bot imitability: a bot fitted on the unit's training half plays rounds drawn from the held-out
+half (the game's own draw, ``game.make_rounds``) and is scored by the pooled correlation of DESIGN §6.
+
+The shipped bots are used as they are (``players.make_bot``); every run is checked by :func:`check_held_out`:
+the bot may learn only from training examples and is asked only held-out ones.
+
+Levels where a bot reads nothing new are not scored again: the unigram bot uses no hint (any level = level
+0); kNN reads the level-1 references and nothing above (levels 2–3 = level 1); ridge uses the same
+example features at levels 0 and 1 (level 0 = level 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from mirrorneuron.finders.base import Finder, SiteData
+from mirrorneuron.game import (
+    Draws,
+    RoundSet,
+    SamplingPlan,
+    UnitContext,
+    draw_examples,
+    rounds_from,
+    run_session,
+    truth_from,
+)
+from mirrorneuron.game.scoring import CONSTANT_ACTUAL
+from mirrorneuron.players import make_bot
+from mirrorneuron.players.data import BotData
+
+N_ROUNDS = 40
+
+
+class HeldOutViolation(AssertionError):
+    """A bot was fitted on a held-out example, or asked a training one."""
+
+
+def check_held_out(fitted: np.ndarray, rs: RoundSet) -> None:
+    """Raise :class:`HeldOutViolation` unless every example in the ``fitted`` mask is in ``rs.training`` and
+    no round asks a training or fitted example."""
+    fitted = np.asarray(fitted, dtype=bool)
+    leaked = np.flatnonzero(fitted & ~rs.training)
+    if leaked.size:
+        raise HeldOutViolation(f"{rs.unit_id}: bot fitted on held-out examples {leaked[:5].tolist()}")
+    asked = np.array([r.index for r in rs.rounds], dtype=np.int64)
+    bad = asked[rs.training[asked] | fitted[asked]] if asked.size else asked
+    if bad.size:
+        raise HeldOutViolation(f"{rs.unit_id}: rounds ask training examples {bad[:5].tolist()}")
+
+
+class BotImitability(Finder):
+    """Correlation of one bot's guesses with the truth over ``rounds`` held-out rounds at ``level``."""
+
+    def __init__(self, bot: str, level: int, rounds: int = N_ROUNDS, note: str = "") -> None:
+        self.bot, self.level, self.rounds = bot, int(level), rounds
+        self.name = f"imitability_{bot}_l{level}" if bot != "unigram" else "imitability_unigram"
+        self.describe = f"held-out correlation of the {bot} bot at level {level} ({rounds} rounds){note}"
+        self.slow = self.level >= 2  # level 2–3 hints run the model on every round's window
+
+    def fitted_mask(self, ctx: UnitContext, rs: RoundSet) -> np.ndarray:
+        """The examples the bot learns from: the round set's training half."""
+        return rs.training
+
+    def play(self, ctx: UnitContext, plan: SamplingPlan, draws: Draws | None = None) -> float:
+        draws = draws or draw_examples(ctx, self.rounds, plan)
+        rs = rounds_from(ctx, self.level, draws, plan, plan.seed)
+        fitted = self.fitted_mask(ctx, rs)
+        check_held_out(fitted, rs)
+        result = run_session(make_bot(self.bot, BotData.from_context(ctx, fitted)), rs.rounds, truth_from(ctx))
+        return np.nan if CONSTANT_ACTUAL in result.summary.flags else result.summary.correlation
+
+    def score(self, data: SiteData) -> np.ndarray:
+        plan = SamplingPlan(seed=data.seed)
+        shared: dict[int, Draws] = data.memo.setdefault(f"draws/{self.rounds}", {})  # the same items at every level
+        out = np.full(data.n_units, np.nan)
+        for j in range(data.n_units):
+            ctx = data.unit(j, full=self.level >= 2)
+            if float(np.ptp(np.asarray(ctx.values))) > 0:
+                if j not in shared:
+                    shared[j] = draw_examples(ctx, self.rounds, plan)
+                out[j] = self.play(ctx, plan, shared[j])
+        return out
+
+
+def imitability_finders(rounds: int = N_ROUNDS) -> Sequence[BotImitability]:
+    return (
+        BotImitability("unigram", 0, rounds, "; it uses no hint, so every level scores the same"),
+        BotImitability("knn", 0, rounds),
+        BotImitability("knn", 1, rounds, "; levels 2–3 add nothing kNN reads"),
+        BotImitability("ridge", 1, rounds, "; level 0 gives it the same features"),
+        BotImitability("ridge", 2, rounds),
+        BotImitability("ridge", 3, rounds),
+    )
