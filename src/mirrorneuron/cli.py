@@ -24,7 +24,7 @@ from mirrorneuron.cli_analysis import analyze_app
 from mirrorneuron.cli_export import export
 from mirrorneuron.cli_finders import finders_app
 from mirrorneuron.cli_models import models_app
-from mirrorneuron.cli_report import analyze
+from mirrorneuron.cli_report import analyze, demo
 from mirrorneuron.cli_sweep import register_sweep_commands
 from mirrorneuron.cli_units import directions_app, probes_app, sae_app, units_app
 from mirrorneuron.config import BUILTIN_ZOO, settings
@@ -50,7 +50,8 @@ app.add_typer(probes_app, name="probes")  # probes train|list|concepts
 app.add_typer(sae_app, name="sae")  # sae train|import|list
 app.add_typer(directions_app, name="directions")  # directions add|list
 analyze_app.callback(invoke_without_command=True)(analyze)  # analyze [--study S] [--model M] [--out DIR]
-app.add_typer(analyze_app, name="analyze")  # analyze power
+analyze_app.command("demo")(demo)  # analyze demo: the report on simulated gameplay
+app.add_typer(analyze_app, name="analyze")  # analyze power | demo
 app.add_typer(models_app, name="models")  # models add hf:PATH | tl:NAME, list, remove, sites
 app.command("export")(export)  # export --format parquet|csv|jsonl --out PATH [--study --model --players]
 app.add_typer(finders_app, name="finders")  # finders list|run

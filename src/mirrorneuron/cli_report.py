@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mirrorneuron.types import UserError
+
+if TYPE_CHECKING:
+    from mirrorneuron.analysis.report import Report
 
 console = Console()
 DEFAULT_OUT = Path("mirrorneuron-report")
@@ -69,9 +72,31 @@ def analyze(
             bar.update(task, advance=1, description="written")
     finally:
         engine.dispose()
+    _done(report, index)
+
+
+def _done(report: Report, index: Path) -> None:
     missing = sum(not s.enough_data for s in report.sections)
     console.print(
         f"[green]report[/] {index} ({len(report.sections)} sections, {missing} without a result; "
         f"{report.covers['rounds']:,} rounds)",
         soft_wrap=True,
     )
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="folder for the demo report")] = Path("mirrorneuron-demo-report"),
+    players: Annotated[int, typer.Option(min=10, max=100_000, help="simulated players")] = 300,
+    units: Annotated[int, typer.Option(min=8, max=20_000, help="simulated units")] = 40,
+    seed: Annotated[int, typer.Option(help="simulation seed")] = 0,
+) -> None:
+    """The report on simulated gameplay with planted truths (players, units, two bots, models that differ in
+    activation, planted finders): every section with data, before any study has run. Touches no store."""
+    from mirrorneuron.analysis.demo import demo_data
+    from mirrorneuron.analysis.report import build_report, write_report
+
+    _check_writable(out)
+    with console.status("simulating and fitting …"):
+        report = build_report(demo_data(players, units, seed))
+        index = write_report(report, out)
+    _done(report, index)

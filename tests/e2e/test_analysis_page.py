@@ -89,3 +89,25 @@ def test_the_web_page_in_chromium(page: Page, analysis_site: tuple[str, Path], a
     check_report(page, twin)
     page.screenshot(path=str(artifacts / "analysis-web.png"), full_page=True)
     assert not errors, errors
+
+
+def test_the_demo_report_has_every_section_with_data(page: Page, tmp_path: Path, artifacts: Path) -> None:
+    """`mirrorneuron analyze demo`: simulated humans, bots, models and finders fill every section (none says
+    "Not enough data"), and the page renders each one with its figure."""
+    out = tmp_path / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "mirrorneuron", "analyze", "demo", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    twin = json.loads((out / "report.json").read_text())
+    from mirrorneuron.analysis.report import SECTION_BUILDERS
+
+    assert len(twin["sections"]) == len(SECTION_BUILDERS)
+    assert [s["key"] for s in twin["sections"] if not s["enough_data"]] == []
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto((out / "index.html").as_uri())
+    check_report(page, twin)
+    for s in twin["sections"]:  # no section-level "Not enough data" note (single table rows may still say so)
+        expect(page.locator(f"section#{s['key']}")).not_to_contain_text("Not enough data:")
+    page.screenshot(path=str(artifacts / "analysis-report-demo.png"), full_page=True)
