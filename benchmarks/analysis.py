@@ -24,13 +24,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.linalg import lsqr
 
+from mirrorneuron.analysis.finder_eval import evaluate_finders
 from mirrorneuron.analysis.fit import fit_arrays, fit_skill_difficulty
 from mirrorneuron.analysis.load import load_rounds
 from mirrorneuron.analysis.simstore import write_simulation
-from mirrorneuron.analysis.simulate import SimConfig, Simulation, recovery, simulate
+from mirrorneuron.analysis.simulate import BEST_FINDER, SimConfig, Simulation, planted_finders, recovery, simulate
 from mirrorneuron.store.db import make_engine, migrate
 
 
@@ -108,6 +110,16 @@ def main() -> None:
                      n_players=c.n_players, n_units=c.n_units, n_levels=4)  # fmt: skip
     fit_s = time.perf_counter() - t
     rec = recovery(sim, fit)
+
+    # finder evaluation on the fitted difficulties: the planted best finder must rank first; interest
+    # (replays, completion, time) comes from the stored rounds, so units are named as in the store
+    t = time.perf_counter()
+    names = dict(zip(sim.unit_ids(), played, strict=True))
+    finders = planted_finders(sim).assign(unit_id=lambda f: f["unit_id"].map(names))
+    fitted = pd.DataFrame({"unit_id": played, "difficulty": fit.difficulty})
+    ranking = evaluate_finders(finders, fitted, df, n_boot=200)
+    finder_s = time.perf_counter() - t
+    print(ranking.to_string(index=False), flush=True)
     print(
         json.dumps(
             {
@@ -126,6 +138,9 @@ def main() -> None:
                 "difficulty_spearman": round(rec.difficulty_spearman, 4),
                 "skill_spearman": round(rec.skill_spearman, 4),
                 "interval_coverage": round(rec.interval_coverage, 4),
+                "finder_ranking": [str(f) for f in ranking["finder"]],
+                "planted_best_finder_first": bool(ranking["finder"].iloc[0] == BEST_FINDER),
+                "finder_eval_seconds": round(finder_s, 2),
                 "difficulty_coverage": round(rec.difficulty_coverage, 4),
                 "skill_coverage": round(rec.skill_coverage, 4),
                 "level_max_abs_z": round(float(np.max(np.abs(rec.level_z))), 2),
