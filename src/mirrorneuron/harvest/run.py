@@ -25,7 +25,8 @@ import torch
 from safetensors.numpy import load_file
 
 import mirrorneuron
-from mirrorneuron.corpus import load_corpus, load_digits
+from mirrorneuron.corpus import Corpus, load_corpus, load_digits
+from mirrorneuron.harvest.bundled import bundled_inputs
 from mirrorneuron.harvest.cache import FORMAT_VERSION, Harvest, atomic_save, atomic_write_json, shard_path
 from mirrorneuron.harvest.stats import SiteAccumulator
 from mirrorneuron.models.adapter import TorchAdapter
@@ -67,8 +68,20 @@ def default_spec(adapter: TorchAdapter, **overrides: Any) -> HarvestSpec:
     return HarvestSpec(**(asdict(base) | overrides))
 
 
+def tokenised_windows(adapter: TorchAdapter, spec: HarvestSpec) -> tuple[np.ndarray, Corpus]:
+    """Tokenise the spec's corpus and pick its windows (``max_windows`` spread evenly over the corpus)."""
+    if adapter.tokenizer is None or adapter.n_ctx is None:
+        raise UserError(f"model {adapter.name} has no tokenizer")
+    corpus = load_corpus(spec.corpus)
+    windows = to_windows(encode_corpus(adapter.tokenizer, corpus), adapter.n_ctx)
+    if spec.max_windows and len(windows) > spec.max_windows:
+        windows = windows[np.linspace(0, len(windows) - 1, spec.max_windows).round().astype(int)]
+    return windows, corpus
+
+
 def load_inputs(adapter: TorchAdapter, spec: HarvestSpec) -> tuple[np.ndarray, str, str]:
-    """The fixed input array for a harvest, plus the corpus id and checksum."""
+    """The fixed input array for a harvest, plus the corpus id and checksum (text: the windows shipped with the
+    model when they were made from the same tokenizer, corpus and window count, see ``bundled``)."""
     if adapter.modality == "image":
         if spec.corpus != "digits":
             raise UserError(f"model {adapter.name} takes images; the only image corpus is 'digits'")
@@ -77,9 +90,8 @@ def load_inputs(adapter: TorchAdapter, spec: HarvestSpec) -> tuple[np.ndarray, s
     if adapter.tokenizer is None or adapter.n_ctx is None:
         raise UserError(f"model {adapter.name} has no tokenizer")
     corpus = load_corpus(spec.corpus)
-    windows = to_windows(encode_corpus(adapter.tokenizer, corpus), adapter.n_ctx)
-    if spec.max_windows and len(windows) > spec.max_windows:
-        windows = windows[np.linspace(0, len(windows) - 1, spec.max_windows).round().astype(int)]
+    shipped = bundled_inputs(adapter, corpus, spec.max_windows)
+    windows = shipped if shipped is not None else tokenised_windows(adapter, spec)[0]
     return windows, corpus.id, corpus.checksum
 
 
