@@ -56,6 +56,25 @@ def bundled_inputs(adapter: TorchAdapter, corpus: Corpus, max_windows: int | Non
     return windows
 
 
+def bundle_problem(model: str, path: Path | None = None) -> str | None:
+    """Why the shipped windows of ``model`` (or the file ``path``) are not what the default harvest would
+    tokenise today, or None when they are exactly that (the reproducibility check)."""
+    from mirrorneuron.harvest.run import default_spec, tokenised_windows
+    from mirrorneuron.models.loader import zoo_adapter
+
+    adapter = zoo_adapter(model)
+    spec = default_spec(adapter)
+    windows, corpus = tokenised_windows(adapter, spec)
+    path = path or bundle_path(model)
+    with safe_open(str(path), framework="numpy") as f:
+        meta, shipped = f.metadata(), f.get_tensor("inputs")
+    if meta != inputs_key(adapter, corpus, spec.max_windows):
+        return f"{path} was made from another tokenizer, corpus or window count; rerun {__name__} {model}"
+    if shipped.dtype != windows.dtype or not np.array_equal(shipped, windows):
+        return f"{path} holds other windows than its key gives; rerun {__name__} {model}"
+    return None
+
+
 def write_bundle(model: str) -> Path:
     """Tokenise the default harvest's corpus of ``model`` and write its windows next to the model."""
     from mirrorneuron.harvest.run import default_spec, tokenised_windows
