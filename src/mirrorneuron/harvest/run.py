@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,22 @@ class HarvestSpec:
     sample_size: int = 16384
     dtype: str = "float16"
     seed: int = 0
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run the per-batch statistics on one torch thread: they are many small ops on a [tokens, units] batch,
+    and on a busy machine OpenMP's spinning second thread made them up to 10x slower (docs/benchmarks.md,
+    issue 14); the forward keeps every thread."""
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def default_sites(adapter: TorchAdapter) -> list[str]:
@@ -201,10 +218,11 @@ def harvest(
         for b in range(lo, hi, spec.batch_size):
             e = min(b + spec.batch_size, hi)
             acts = adapter.run(adapter.to_tensor(inputs[b:e]), sites)
-            for s in sites:
-                a = acts[s]
-                buffers[s][b - lo : e - lo].copy_(a)
-                accs[s].update(a.reshape(-1, a.shape[-1]), b * positions)
+            with one_torch_thread():
+                for s in sites:
+                    a = acts[s]
+                    buffers[s][b - lo : e - lo].copy_(a)
+                    accs[s].update(a.reshape(-1, a.shape[-1]), b * positions)
             if progress:
                 progress(e, total)
         atomic_save({s: buf.numpy() for s, buf in buffers.items()}, shard_path(out, shard))
