@@ -30,7 +30,7 @@ class _Stop(Exception):
     pass
 
 
-def _tiny_to_site(model: TinyTransformer, tokens: torch.Tensor, site: str) -> torch.Tensor:
+def _tiny_to_site(model: Any, tokens: torch.Tensor, site: str) -> torch.Tensor:
     m = re.fullmatch(r"blocks\.(\d+)\.(mlp\.post|resid\.post)", site)
     if m is None:
         raise ValueError(f"forward_to_site knows blocks.N.mlp.post / blocks.N.resid.post, not {site!r}")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-from mirrorneuron.harvest import bundled, run
+from mirrorneuron.harvest import bundle_make, bundled, run
 from mirrorneuron.harvest.run import default_spec, load_inputs, tokenised_windows
 from mirrorneuron.models.loader import zoo_adapter
 
@@ -23,7 +24,7 @@ def _no_tokenising(*_: object) -> None:
 
 
 def test_shipped_windows_equal_a_fresh_tokenisation_and_are_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert bundled.bundle_problem("tiny-gelu") is None  # same key, same windows as tokenising today
+    assert bundle_make.bundle_problem("tiny-gelu") is None  # same key, same windows as tokenising today
     adapter = zoo_adapter("tiny-gelu")
     spec = default_spec(adapter)
     fresh, _ = tokenised_windows(adapter, spec)
@@ -41,16 +42,21 @@ def test_reproducibility_check_catches_planted_windows(tmp_path: Path) -> None:
     wrong = windows.copy()
     wrong[5, 7] += 1  # one token off
     save_file({"inputs": wrong}, str(tmp_path / "off.safetensors"), metadata=meta)
-    assert "other windows" in str(bundled.bundle_problem("tiny-gelu", tmp_path / "off.safetensors"))
+    assert "other windows" in str(bundle_make.bundle_problem("tiny-gelu", tmp_path / "off.safetensors"))
     save_file({"inputs": windows}, str(tmp_path / "stale.safetensors"), metadata=meta | {"corpus_checksum": "x"})
-    assert "another tokenizer" in str(bundled.bundle_problem("tiny-gelu", tmp_path / "stale.safetensors"))
+    assert "another tokenizer" in str(bundle_make.bundle_problem("tiny-gelu", tmp_path / "stale.safetensors"))
 
 
 def test_windows_with_another_key_are_not_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     adapter = zoo_adapter("tiny-gelu")
     calls: list[int] = []
     real = run.tokenised_windows
-    monkeypatch.setattr(run, "tokenised_windows", lambda a, s: calls.append(1) or real(a, s))
+
+    def counting(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(run, "tokenised_windows", counting)
     windows, _, _ = load_inputs(adapter, default_spec(adapter, max_windows=300))  # another window count
     assert calls == [1] and windows.shape == (300, 64)
     stale = tmp_path / "tiny-gelu" / bundled.FILE  # a shipped file made with another tokenizer
