@@ -48,6 +48,12 @@ def test_harvest_writes_a_readable_cache(small_lm: str, tmp_path: Path) -> None:
     st = h.stats("blocks.0.mlp.post")
     np.testing.assert_allclose(st["mean"], acts.mean(0), rtol=2e-3, atol=2e-3)  # cache is fp16, stats fp32
     assert st["quantiles"].shape[0] == 256 and st["top_values"].shape == (256, 20)
+    # the format harvests had before issue 14 (old caches load unchanged): same version, keys and quantiles
+    assert h.manifest["format_version"] == 1
+    assert set(st) == {"count", "mean", "var", "min", "max", "frac_pos", "quantiles", "levels", "top_values",
+                       "top_indices", "sample_indices", "sample_values"}  # fmt: skip
+    old_q = np.quantile(st["sample_values"].astype(np.float64), st["levels"], axis=0).T
+    np.testing.assert_array_equal(st["quantiles"], old_q)
     # the cached activations equal a fresh forward pass on the same window
     w = 7
     fresh = adapter.activations(h.inputs[w : w + 1], "blocks.0.mlp.post")[0]
