@@ -1,17 +1,21 @@
-"""Harvest throughput on the default text model, against a bare forward and against TransformerLens.
+"""Harvest throughput against the forward it cannot avoid, a bare forward and TransformerLens (issues 3, 14).
 
-Everything runs in one process on the same token windows, batch 32, 2 torch threads:
+Per model (``tiny-gelu``, the default; ``rand-d256``, a random-init d_model-256 TinyTransformer) and window
+count (1,024 windows = 65k tokens; ``--million``: 16,384 = 1M), everything runs in one process on the same token
+windows, batch 32, 2 torch threads:
 
 - ours: the real ``harvest()`` into a temporary folder (hooks, streaming stats, top-k, sample, quantiles,
   fp16 activation shards and resumable state on disk) on both MLP neuron sites;
+- forward to site: the plain forward, no hooks, that stops after the last harvested site (the physical limit);
 - bare forward: ``model(tokens)`` in ``torch.inference_mode()`` with no hooks (incl. the unembedding), and the
-  same without the unembedding;
+  same without the unembedding; hooked forward: only the forward the harvest runs (``adapter.run``);
 - TransformerLens: a ``HookedTransformer`` of the same shape holding our weights (checked: same activations),
   ``run_with_cache`` on the two ``hook_post`` names per batch, plus straightforward numpy statistics; and the
   same with ``stop_at_layer=n_layers`` (skips the unembedding, as our harvest does), reported alongside.
 
-Repeats are interleaved (the machine is noisy) and the best of them is reported; the last line printed is
-one JSON object. Run with ``make bench`` or ``.venv/bin/python benchmarks/harvest.py [--windows 256]``.
+Rounds are interleaved (the machine is noisy); ``ratio_vs_X`` is the median over rounds of the ratio within a
+round, ``best_ratio_vs_X`` best against best. The last line printed is one JSON object (the first run's ratios
+at the top, every run under ``runs``): ``.venv/bin/python benchmarks/harvest.py [--windows 256] [--million]``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import importlib.metadata
 import json
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -31,13 +36,18 @@ import numpy as np
 import torch
 
 from mirrorneuron.harvest.run import HarvestSpec, harvest, load_inputs
-from mirrorneuron.harvest.stats import QUANTILE_LEVELS, SiteAccumulator
+from mirrorneuron.harvest.stats import SiteAccumulator
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
+from mirrorneuron.models.transformer import TinyTransformer, TransformerConfig
 
-MODEL = "tiny-gelu"
+sys.path.insert(0, str(Path(__file__).parent))
+from harvest_common import _tiny_to_site, forward_to_site, interleave, ratios, timed, tl_harvest
+
+MODELS = ("tiny-gelu", "rand-d256")
 SITES = ("blocks.0.mlp.post", "blocks.1.mlp.post")
 TL_HOOKS = tuple(s.replace("mlp.post", "mlp.hook_post") for s in SITES)
+D256 = TransformerConfig(vocab_size=2048, d_model=256, n_layers=2, n_heads=4, d_mlp=1024, n_ctx=64, act_fn="gelu")
 
 
 def log(msg: str) -> None:
@@ -97,68 +107,6 @@ def transformer_lens_twin(adapter: TorchAdapter) -> Any:
     return tl.eval()
 
 
-class NumpyStats:
-    """A researcher's straightforward streaming stats on cached activations of one site."""
-
-    def __init__(self, n_units: int, top_k: int, sample_rows: np.ndarray) -> None:
-        self.n, self.k = 0, top_k
-        self.sum = np.zeros(n_units)
-        self.sumsq = np.zeros(n_units)
-        self.min = np.full(n_units, np.inf, dtype=np.float32)
-        self.max = np.full(n_units, -np.inf, dtype=np.float32)
-        self.npos = np.zeros(n_units, dtype=np.int64)
-        self.top_vals = np.empty((0, n_units), dtype=np.float32)
-        self.top_idx = np.empty((0, n_units), dtype=np.int64)
-        self.sample_rows = sample_rows  # sorted global token indices of a uniform random sample
-        self.fp16: list[np.ndarray] = []
-        self.sample: list[np.ndarray] = []
-
-    def update(self, acts: np.ndarray) -> None:
-        n = acts.shape[0]
-        x = acts.astype(np.float64)
-        self.sum += x.sum(0)
-        self.sumsq += (x * x).sum(0)
-        np.minimum(self.min, acts.min(0), out=self.min)
-        np.maximum(self.max, acts.max(0), out=self.max)
-        self.npos += (acts > 0).sum(0)
-        vals = np.concatenate([self.top_vals, acts])
-        idx = np.concatenate([self.top_idx, np.broadcast_to(np.arange(self.n, self.n + n)[:, None], acts.shape)])
-        if len(vals) > self.k:
-            part = np.argpartition(-vals, self.k - 1, axis=0)[: self.k]
-            vals, idx = np.take_along_axis(vals, part, 0), np.take_along_axis(idx, part, 0)
-        self.top_vals, self.top_idx = vals, idx
-        self.fp16.append(acts.astype(np.float16))
-        lo, hi = np.searchsorted(self.sample_rows, [self.n, self.n + n])
-        self.sample.append(acts[self.sample_rows[lo:hi] - self.n])
-        self.n += n
-
-    def finalize(self) -> dict[str, np.ndarray]:
-        mean = self.sum / self.n
-        order = np.argsort(-self.top_vals, axis=0, kind="stable")
-        return {
-            "mean": mean,
-            "var": self.sumsq / self.n - mean**2,
-            "frac_pos": self.npos / self.n,
-            "top_values": np.take_along_axis(self.top_vals, order, 0).T,
-            "quantiles": np.quantile(np.concatenate(self.sample), QUANTILE_LEVELS, axis=0).T,
-        }
-
-
-def tl_harvest(
-    tl: Any, batches: list[torch.Tensor], spec: HarvestSpec, stop_at_layer: int | None = None
-) -> dict[str, dict[str, np.ndarray]]:
-    total = sum(b.numel() for b in batches)
-    rows = np.sort(np.random.default_rng(spec.seed).choice(total, min(spec.sample_size, total), replace=False))
-    stats = {h: NumpyStats(tl.cfg.d_mlp, spec.top_k, rows) for h in TL_HOOKS}
-    with torch.inference_mode():
-        for tokens in batches:
-            _, cache = tl.run_with_cache(tokens, names_filter=list(TL_HOOKS), stop_at_layer=stop_at_layer)
-            for h in TL_HOOKS:
-                a = cache[h]
-                stats[h].update(a.reshape(-1, a.shape[-1]).numpy())
-    return {h: s.finalize() for h, s in stats.items()}
-
-
 # ----------------------------------------------------------------------------------------- ours / bare
 def bare_forward(model: torch.nn.Module, batches: list[torch.Tensor]) -> None:
     with torch.inference_mode():
@@ -203,29 +151,29 @@ def our_harvest(adapter: TorchAdapter, spec: HarvestSpec, prepared: tuple[np.nda
         return time.perf_counter() - t0
 
 
-# ----------------------------------------------------------------------------------------- main
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--windows", type=int, default=1024, help="token windows of 64 tokens (default 1024)")
-    ap.add_argument("--repeats", type=int, default=5, help="interleaved timed repeats, at least (best is reported)")
-    ap.add_argument("--budget", type=float, default=75, help="seconds the timed repeats may run, extra ones included")
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+def bench_adapter(name: str) -> TorchAdapter:
+    """The default model, or ``rand-d256``: a random-init (seed 0) TinyTransformer with d_model 256, d_mlp 1024
+    and tiny-gelu's tokenizer (speed does not depend on training)."""
+    if name != "rand-d256":
+        return zoo_adapter(name)
+    base = zoo_adapter("tiny-gelu")
+    torch.manual_seed(0)
+    return TorchAdapter("rand-d256", TinyTransformer(D256), "text", base.tokenizer, "random-init-seed0", D256.n_ctx)
 
-    adapter = zoo_adapter(MODEL)
+
+# ----------------------------------------------------------------------------------------- main
+def bench(adapter: TorchAdapter, windows: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Every method on the same ``windows`` windows of the default corpus; one result dict."""
     model = adapter.module
-    spec = HarvestSpec(sites=SITES, max_windows=args.windows, batch_size=32)
+    spec = HarvestSpec(sites=SITES, max_windows=windows, batch_size=32)
     t0 = time.perf_counter()
     prepared = load_inputs(adapter, spec)
     prep_s = time.perf_counter() - t0
-    windows = prepared[0]
-    tokens = torch.from_numpy(windows).long()
+    tokens = torch.from_numpy(prepared[0]).long()
     batches = list(tokens.split(spec.batch_size))
     n_tokens = tokens.numel()
-    log(f"{MODEL}: {len(windows)} windows x {windows.shape[1]} = {n_tokens} tokens (tokenised in {prep_s:.2f} s)")
+    log(f"{adapter.name}: {len(tokens)} windows x {tokens.shape[1]} = {n_tokens} tokens (inputs in {prep_s:.2f} s)")
 
-    tl_version = importlib.metadata.version("transformer-lens")
     tl = transformer_lens_twin(adapter)
     with torch.inference_mode():
         logits, cache = tl.run_with_cache(batches[0], names_filter=list(TL_HOOKS))
@@ -233,92 +181,86 @@ def main() -> None:
         for s, h in zip(SITES, TL_HOOKS, strict=True):
             torch.testing.assert_close(cache[h], ours[s], atol=1e-4, rtol=0)
         torch.testing.assert_close(logits, model(batches[0]), atol=1e-4, rtol=1e-4)
-    log(f"TransformerLens {tl_version} twin matches our activations and logits (atol 1e-4)")
+        torch.testing.assert_close(_tiny_to_site(model, batches[0], SITES[-1]), ours[SITES[-1]], atol=0, rtol=0)
+    log("the TransformerLens twin matches our activations and logits (atol 1e-4); forward_to_site ends at the site")
 
     warm = max(1, min(4, len(batches)))
-    warm_prepared = (windows[: warm * spec.batch_size], *prepared[1:])
+    warm_prepared = (prepared[0][: warm * spec.batch_size], *prepared[1:])
     bare_forward(model, batches[:warm])
-    bare_forward_no_unembed(model, batches[:warm])
+    forward_to_site(adapter, batches[:warm], SITES[-1])
     hooked_forward(adapter, batches[:warm])
     our_harvest(adapter, spec, warm_prepared)
-    tl_harvest(tl, batches[:warm], spec)
-    tl_harvest(tl, batches[:warm], spec, tl.cfg.n_layers)
+    tl_harvest(tl, batches[:warm], TL_HOOKS, spec)
     log("warmed up")
 
     runs: dict[str, Callable[[], float]] = {
         "harvest": lambda: our_harvest(adapter, spec, prepared),
         "bare": lambda: timed(bare_forward, model, batches),
+        "forward_to_site": lambda: timed(forward_to_site, adapter, batches, SITES[-1]),
         "bare_no_unembed": lambda: timed(bare_forward_no_unembed, model, batches),
         "hooked_forward": lambda: timed(hooked_forward, adapter, batches),
-        "tl": lambda: timed(tl_harvest, tl, batches, spec),
-        "tl_stop_at_layer": lambda: timed(tl_harvest, tl, batches, spec, tl.cfg.n_layers),
+        "tl": lambda: timed(tl_harvest, tl, batches, TL_HOOKS, spec),
     }
-    secs: dict[str, list[float]] = {k: [] for k in runs}
-    names = list(runs)
-    t_start, r = time.perf_counter(), 0
-    # At least --repeats rounds; more (within --budget seconds) until every method's best time is confirmed by a
-    # second run within 10 % of it: a busy machine slows runs down, it never speeds them up.
-    while r < args.repeats or (
-        not all(confirmed(v) for v in secs.values()) and time.perf_counter() - t_start < args.budget
-    ):
-        order = names[r % len(names) :] + names[: r % len(names)]  # rotate so no method always goes first
-        for name in order:
-            secs[name].append(runs[name]())
-        r += 1
-        log(f"repeat {r}: " + ", ".join(f"{k} {n_tokens / secs[k][-1]:,.0f} tok/s" for k in names))
-
-    parts = [stats_parts(adapter, batches, spec) for _ in range(3)]
-    breakdown = {k: round(min(p[k] for p in parts), 3) for k in parts[0]}
+    if not args.fast:
+        runs["tl_stop_at_layer"] = lambda: timed(tl_harvest, tl, batches, TL_HOOKS, spec, tl.cfg.n_layers)
+    secs = interleave(runs, args.repeats, args.budget, log, n_tokens)
+    parts = [stats_parts(adapter, batches, spec) for _ in range(1 if args.fast else 3)]
     breakdown = {
         "harvest": round(min(secs["harvest"]), 3),
+        "forward_to_site": round(min(secs["forward_to_site"]), 3),
         "forward_with_hooks": round(min(secs["hooked_forward"]), 3),
-    } | breakdown
+    } | {k: round(min(p[k] for p in parts), 3) for k in parts[0]}
     log("seconds (best of runs): " + ", ".join(f"{k} {v:.3f}" for k, v in breakdown.items()))
-
     spread = statistics.median(secs["bare"]) / min(secs["bare"])
-    if spread > 1.3:
-        log(f"noisy machine: the median bare forward took {spread:.1f}x the best one; rerun for steadier figures")
-
     tps = {k: n_tokens / min(v) for k, v in secs.items()}
-    med = {k: n_tokens / statistics.median(v) for k, v in secs.items()}
+    base = {"bare_forward": "bare", "forward_to_site": "forward_to_site", "transformer_lens": "tl"}
+    base |= {"bare_forward_no_unembed": "bare_no_unembed", "hooked_forward": "hooked_forward"}
+    if "tl_stop_at_layer" in secs:
+        base["transformer_lens_stop_at_layer"] = "tl_stop_at_layer"
     result = {
-        "bench": "harvest",
-        "model": MODEL,
+        "model": adapter.name,
         "tokens": n_tokens,
-        "windows": len(windows),
+        "windows": len(tokens),
         "batch_size": spec.batch_size,
         "sites": list(SITES),
-        "threads": torch.get_num_threads(),
-        "repeats": r,
+        "repeats": len(secs["harvest"]),
         "tokens_per_s": round(tps["harvest"]),
-        "bare_forward_tokens_per_s": round(tps["bare"]),
-        "ratio_vs_bare_forward": round(tps["harvest"] / tps["bare"], 3),
-        "bare_forward_no_unembed_tokens_per_s": round(tps["bare_no_unembed"]),
-        "ratio_vs_bare_forward_no_unembed": round(tps["harvest"] / tps["bare_no_unembed"], 3),
-        "tl_run_with_cache_tokens_per_s": round(tps["tl"]),
-        "ratio_vs_transformer_lens": round(tps["harvest"] / tps["tl"], 3),
-        "tl_stop_at_layer_tokens_per_s": round(tps["tl_stop_at_layer"]),
-        "ratio_vs_transformer_lens_stop_at_layer": round(tps["harvest"] / tps["tl_stop_at_layer"], 3),
-        "hooked_forward_tokens_per_s": round(tps["hooked_forward"]),
-        "median_tokens_per_s": {k: round(v) for k, v in med.items()},
+        **ratios(secs, "harvest", base),
+        "tokens_per_s_best": {k: round(v) for k, v in tps.items()},
+        "tokens_per_s_median": {k: round(n_tokens / statistics.median(v)) for k, v in secs.items()},
         "bare_forward_median_over_best": round(spread, 2),
         "seconds": breakdown,
-        "goals": {"ratio_vs_bare_forward": 0.85, "ratio_vs_transformer_lens": 2.0},
-        "tokenise_s": round(prep_s, 2),
-        "torch": torch.__version__,
-        "transformer_lens": tl_version,
+        "inputs_s": round(prep_s, 2),
     }
-    print(json.dumps(result))
+    log(json.dumps(result))
+    return result
 
 
-def confirmed(times: list[float]) -> bool:
-    return len(times) >= 2 and sorted(times)[1] <= 1.1 * min(times)
-
-
-def timed(fn: Callable[..., Any], *args: Any) -> float:
-    t0 = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - t0
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated (default {','.join(MODELS)})")
+    ap.add_argument("--windows", default="1024", help="comma-separated window counts of 64 tokens (1024 = 65k)")
+    ap.add_argument("--million", action="store_true", help="also 16,384 windows (1M tokens; slow)")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved timed rounds, at least (median reported)")
+    ap.add_argument("--budget", type=float, default=0, help="seconds for extra rounds until bests are confirmed")
+    ap.add_argument("--fast", action="store_true", help="skip the stop_at_layer TransformerLens variant")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    sizes = [int(w) for w in args.windows.split(",")] + ([16384] if args.million else [])
+    results = [bench(bench_adapter(m.strip()), w, args) for m in args.models.split(",") for w in sizes]
+    first = results[0]
+    summary = {
+        "bench": "harvest",
+        **{k: first[k] for k in ("model", "tokens", "tokens_per_s") if k in first},
+        **{k: v for k, v in first.items() if k.startswith("ratio_vs_")},
+        "goals": {"ratio_vs_forward_to_site": 0.85, "ratio_vs_bare_forward": 0.85, "ratio_vs_transformer_lens": 3},
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformer_lens": importlib.metadata.version("transformer-lens"),
+        "runs": results,
+    }
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,13 @@ Same tokens, same process, 2 torch threads, batch 16, repeats interleaved and th
   stats, top-k, sample, quantiles, fp16 shards); it stops after the last site's layer;
 - bare forward: the whole model on the same windows in ``torch.inference_mode()`` (for SmolLM2 the logits
   too; for MiniLM the last hidden state), through the adapter's wrapper (special tokens added as in harvest);
-- hooked forward: only the forward our harvest runs (read the sites, stop early): the harvest's floor.
+- hooked forward: only the forward our harvest runs (read the sites, stop early);
+- forward to site: the model's own forward stopped by one do-nothing hook on the last site (no copies, no
+  statistics): the physical limit of the harvest (``ratio_vs_forward_to_site``);
+- TransformerLens (SmolLM2 only, ``--tl``): the same weights as a ``HookedTransformer`` (``smollm2-135m-tl``),
+  ``run_with_cache`` on the sites' ``hook_post`` names plus the numpy statistics of ``benchmarks/harvest.py``.
+
+``ratio_vs_X`` is the median over the interleaved rounds of the ratio within a round (issue 14).
 
 ``bench_real(model, windows)`` returns the measures; run as a script it prints them, last line one JSON
 object: ``.venv/bin/python benchmarks/harvest_real.py [--models smollm2-135m,minilm-l6] [--windows 64]``.
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,6 +35,9 @@ import torch
 from mirrorneuron.harvest.run import HarvestSpec, default_sites, harvest, load_inputs
 from mirrorneuron.models.loader import zoo_adapter
 
+sys.path.insert(0, str(Path(__file__).parent))
+from harvest_common import forward_to_site_one_hook, interleave, last_site, ratios, tl_harvest
+
 MODELS = ("smollm2-135m", "minilm-l6")
 
 
@@ -35,13 +45,9 @@ def log(msg: str) -> None:
     print(f"[bench] {msg}", flush=True)
 
 
-def _timed(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def bench_real(model_name: str, windows: int = 64, repeats: int = 2, batch_size: int = 16) -> dict[str, Any]:
+def bench_real(
+    model_name: str, windows: int = 64, repeats: int = 3, batch_size: int = 16, with_tl: bool = False
+) -> dict[str, Any]:
     """Tokens/s of our harvest vs a bare forward (and vs the hooked forward alone) on ``windows`` windows."""
     t0 = time.perf_counter()
     adapter = zoo_adapter(model_name)
@@ -66,16 +72,24 @@ def bench_real(model_name: str, windows: int = 64, repeats: int = 2, batch_size:
         for b in batches:
             adapter.run(b, sites)
 
-    runs = {"harvest": ours, "bare": bare, "hooked_forward": hooked}
+    stop_at = last_site(adapter, sites)
+    runs: dict[str, Callable[[], float]] = {
+        "harvest": lambda: _timed(ours),
+        "bare": lambda: _timed(bare),
+        "hooked_forward": lambda: _timed(hooked),
+        "forward_to_site": lambda: _timed(lambda: forward_to_site_one_hook(adapter, batches, stop_at)),
+    }
+    if with_tl:
+        tl_wrapper = zoo_adapter(f"{model_name}-tl").module
+        hooks = [s.replace("mlp.post", "mlp.hook_post") for s in sites]
+        runs["tl"] = lambda: _timed(lambda: tl_harvest(tl_wrapper.tl, batches, hooks, spec, None, tl_wrapper.prefix))
     with torch.inference_mode():
         adapter.module(batches[0])  # warm-up
-    secs: dict[str, list[float]] = {k: [] for k in runs}
-    names = list(runs)
-    for r in range(repeats):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            secs[name].append(_timed(runs[name]))
-        log(f"repeat {r + 1}: " + ", ".join(f"{k} {n_tokens / secs[k][-1]:,.0f} tok/s" for k in names))
+    secs = interleave(runs, repeats, 0, log, n_tokens)
     tps = {k: n_tokens / min(v) for k, v in secs.items()}
+    base = {"bare_forward": "bare", "forward_to_site": "forward_to_site", "hooked_forward": "hooked_forward"}
+    if with_tl:
+        base["transformer_lens"] = "tl"
     return {
         "model": model_name,
         "tokens": n_tokens,
@@ -86,22 +100,28 @@ def bench_real(model_name: str, windows: int = 64, repeats: int = 2, batch_size:
         "repeats": repeats,
         "load_s": round(load_s, 2),
         "tokens_per_s": round(tps["harvest"]),
-        "bare_forward_tokens_per_s": round(tps["bare"]),
-        "ratio_vs_bare_forward": round(tps["harvest"] / tps["bare"], 3),
-        "hooked_forward_tokens_per_s": round(tps["hooked_forward"]),
-        "ratio_vs_hooked_forward": round(tps["harvest"] / tps["hooked_forward"], 3),
+        **ratios(secs, "harvest", base),
+        "tokens_per_s_best": {k: round(v) for k, v in tps.items()},
     }
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
     ap.add_argument("--windows", type=int, default=64, help="windows of 64 tokens per model (default 64)")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tl", action="store_true", help="also TransformerLens + numpy stats (SmolLM2 only)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    results = [bench_real(m.strip(), args.windows, args.repeats) for m in args.models.split(",") if m.strip()]
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    results = [bench_real(m, args.windows, args.repeats, with_tl=args.tl and m.startswith("smollm2")) for m in names]
     print(json.dumps({"bench": "harvest_real", "torch": torch.__version__, "models": results}))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors.numpy import load_file
 
 from mirrorneuron.harvest import run
@@ -47,6 +48,12 @@ def test_harvest_writes_a_readable_cache(small_lm: str, tmp_path: Path) -> None:
     st = h.stats("blocks.0.mlp.post")
     np.testing.assert_allclose(st["mean"], acts.mean(0), rtol=2e-3, atol=2e-3)  # cache is fp16, stats fp32
     assert st["quantiles"].shape[0] == 256 and st["top_values"].shape == (256, 20)
+    # the format harvests had before issue 14 (old caches load unchanged): same version, keys and quantiles
+    assert h.manifest["format_version"] == 1
+    assert set(st) == {"count", "mean", "var", "min", "max", "frac_pos", "quantiles", "levels", "top_values",
+                       "top_indices", "sample_indices", "sample_values"}  # fmt: skip
+    old_q = np.quantile(st["sample_values"].astype(np.float64), st["levels"], axis=0).T
+    np.testing.assert_array_equal(st["quantiles"], old_q)
     # the cached activations equal a fresh forward pass on the same window
     w = 7
     fresh = adapter.activations(h.inputs[w : w + 1], "blocks.0.mlp.post")[0]
@@ -190,3 +197,25 @@ def test_digits_harvest(tmp_path: Path) -> None:
     assert set(h.sites) == {"conv.0.post", "conv.1.post", "fc.post"}
     assert h.width("conv.0.post") == 8 * 8 * 8 and h.inputs.shape == (1797, 8, 8)
     assert (h.unit_values("fc.post", 0) >= 0).all()  # ReLU
+
+
+def test_statistics_run_on_one_torch_thread_and_the_count_is_restored(
+    small_lm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mirrorneuron.harvest.stats import SiteAccumulator
+
+    seen: list[int] = []
+    update = SiteAccumulator.update
+
+    def spy(self: SiteAccumulator, acts: torch.Tensor, first: int) -> None:
+        seen.append(torch.get_num_threads())
+        update(self, acts, first)
+
+    monkeypatch.setattr(SiteAccumulator, "update", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        harvest(zoo_adapter(small_lm), HarvestSpec(sites=SITES, max_windows=8, batch_size=4), tmp_path / "h")
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from safetensors.torch import load_file, save_file
 
+from mirrorneuron.harvest.quantiles import sorted_quantiles
 from mirrorneuron.harvest.stats import QUANTILE_LEVELS, SiteAccumulator, token_priority
 
 EXACT_KEYS = ("count", "min", "max", "frac_pos", "quantiles", "levels", "top_values", "top_indices",
@@ -209,3 +210,40 @@ def test_topk_long_stream_against_reference() -> None:
         res = run(x, list(range(0, 30_000, step)), top_k=20, sample_size=0)
         np.testing.assert_array_equal(res["top_indices"], ref_i)
         np.testing.assert_array_equal(res["top_values"], ref_v)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 100, 16384])
+def test_sorted_quantiles_equal_numpy_bit_for_bit(n: int) -> None:
+    rng = np.random.default_rng(n)
+    x = make_data(rng, n, 9, "normal")
+    x[:, 0] = np.round(x[:, 0])  # ties
+    x[:, 1] = 3.0  # constant
+    x[: n // 2, 2] = -0.0  # signed zeros
+    x[n // 2 :, 2] = 0.0
+    x[:, 3] = make_data(rng, n, 1, "relu")[:, 0]
+    ref = np.quantile(x.astype(np.float64), QUANTILE_LEVELS, axis=0).T
+    got = sorted_quantiles(x)
+    assert got.dtype == np.float64 and got.shape == (9, len(QUANTILE_LEVELS))
+    # bit for bit, except the sign of a zero: -0.0 and 0.0 are equal, so either may come out of a tie
+    np.testing.assert_array_equal(got, ref, strict=True)
+    assert got[ref != 0].tobytes() == ref[ref != 0].tobytes()
+    odd = np.array([0.0, 0.25, 0.5, 0.999, 1.0])  # levels at the ends and between order statistics
+    np.testing.assert_array_equal(sorted_quantiles(x, odd), np.quantile(x.astype(np.float64), odd, axis=0).T)
+
+
+def test_sorted_quantiles_guard_catches_a_float32_lerp() -> None:
+    # Planted fault: interpolating in float32 (skipping the cast of the two order statistics to float64)
+    # differs from np.quantile, and the comparison above sees it.
+    x = make_data(np.random.default_rng(0), 16384, 64, "normal")
+    n = x.shape[0]
+    srt = np.sort(x, axis=0).T
+    virtual = (n - 1) * QUANTILE_LEVELS
+    lo = np.floor(virtual).astype(np.intp)
+    hi = np.minimum(lo + 1, n - 1)
+    gamma = (virtual - lo).astype(np.float32)
+    planted = (srt[:, lo] + (srt[:, hi] - srt[:, lo]) * gamma).astype(np.float64)
+    ref = np.quantile(x.astype(np.float64), QUANTILE_LEVELS, axis=0).T
+    assert not np.array_equal(planted, ref)
+    np.testing.assert_array_equal(sorted_quantiles(x), ref)
+    with pytest.raises(ValueError, match="empty"):
+        sorted_quantiles(x[:0])

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ import torch
 from safetensors.numpy import load_file
 
 import mirrorneuron
-from mirrorneuron.corpus import load_corpus, load_digits
+from mirrorneuron.corpus import Corpus, load_corpus, load_digits
+from mirrorneuron.harvest.bundled import bundled_inputs
 from mirrorneuron.harvest.cache import FORMAT_VERSION, Harvest, atomic_save, atomic_write_json, shard_path
 from mirrorneuron.harvest.stats import SiteAccumulator
 from mirrorneuron.models.adapter import TorchAdapter
@@ -49,6 +51,22 @@ class HarvestSpec:
     seed: int = 0
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run the per-batch statistics on one torch thread: they are many small ops on a [tokens, units] batch,
+    and on a busy machine OpenMP's spinning second thread made them up to 10x slower (docs/benchmarks.md,
+    issue 14); the forward keeps every thread."""
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 def default_sites(adapter: TorchAdapter) -> list[str]:
     """Neuron sites: every MLP output (text) or hidden layer / conv / fc output (images)."""
     names = adapter.site_names()
@@ -67,8 +85,20 @@ def default_spec(adapter: TorchAdapter, **overrides: Any) -> HarvestSpec:
     return HarvestSpec(**(asdict(base) | overrides))
 
 
+def tokenised_windows(adapter: TorchAdapter, spec: HarvestSpec) -> tuple[np.ndarray, Corpus]:
+    """Tokenise the spec's corpus and pick its windows (``max_windows`` spread evenly over the corpus)."""
+    if adapter.tokenizer is None or adapter.n_ctx is None:
+        raise UserError(f"model {adapter.name} has no tokenizer")
+    corpus = load_corpus(spec.corpus)
+    windows = to_windows(encode_corpus(adapter.tokenizer, corpus), adapter.n_ctx)
+    if spec.max_windows and len(windows) > spec.max_windows:
+        windows = windows[np.linspace(0, len(windows) - 1, spec.max_windows).round().astype(int)]
+    return windows, corpus
+
+
 def load_inputs(adapter: TorchAdapter, spec: HarvestSpec) -> tuple[np.ndarray, str, str]:
-    """The fixed input array for a harvest, plus the corpus id and checksum."""
+    """The fixed input array for a harvest, plus the corpus id and checksum (text: the windows shipped with the
+    model when they were made from the same tokenizer, corpus and window count, see ``bundled``)."""
     if adapter.modality == "image":
         if spec.corpus != "digits":
             raise UserError(f"model {adapter.name} takes images; the only image corpus is 'digits'")
@@ -77,9 +107,8 @@ def load_inputs(adapter: TorchAdapter, spec: HarvestSpec) -> tuple[np.ndarray, s
     if adapter.tokenizer is None or adapter.n_ctx is None:
         raise UserError(f"model {adapter.name} has no tokenizer")
     corpus = load_corpus(spec.corpus)
-    windows = to_windows(encode_corpus(adapter.tokenizer, corpus), adapter.n_ctx)
-    if spec.max_windows and len(windows) > spec.max_windows:
-        windows = windows[np.linspace(0, len(windows) - 1, spec.max_windows).round().astype(int)]
+    shipped = bundled_inputs(adapter, corpus, spec.max_windows)
+    windows = shipped if shipped is not None else tokenised_windows(adapter, spec)[0]
     return windows, corpus.id, corpus.checksum
 
 
@@ -189,10 +218,11 @@ def harvest(
         for b in range(lo, hi, spec.batch_size):
             e = min(b + spec.batch_size, hi)
             acts = adapter.run(adapter.to_tensor(inputs[b:e]), sites)
-            for s in sites:
-                a = acts[s]
-                buffers[s][b - lo : e - lo].copy_(a)
-                accs[s].update(a.reshape(-1, a.shape[-1]), b * positions)
+            with one_torch_thread():
+                for s in sites:
+                    a = acts[s]
+                    buffers[s][b - lo : e - lo].copy_(a)
+                    accs[s].update(a.reshape(-1, a.shape[-1]), b * positions)
             if progress:
                 progress(e, total)
         atomic_save({s: buf.numpy() for s, buf in buffers.items()}, shard_path(out, shard))
