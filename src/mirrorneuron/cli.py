@@ -11,12 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Column, Table
 
@@ -28,6 +23,7 @@ from mirrorneuron.cli_report import analyze, demo
 from mirrorneuron.cli_sweep import register_sweep_commands
 from mirrorneuron.cli_units import directions_app, probes_app, sae_app, units_app
 from mirrorneuron.config import BUILTIN_ZOO, settings
+from mirrorneuron.console import progress
 from mirrorneuron.types import UserError
 
 if TYPE_CHECKING:
@@ -60,15 +56,7 @@ console = Console()
 
 @contextmanager
 def progress_bar(label: str) -> Iterator[Progress]:
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as p:
+    with progress(info=True) as p:
         p.add_task(label, total=None, info="")
         yield p
 

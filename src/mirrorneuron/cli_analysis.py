@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mirrorneuron.console import progress
 from mirrorneuron.types import UserError
 
 analyze_app = typer.Typer(
@@ -45,8 +45,7 @@ def power_cmd(
         check_design(players, rounds, units, difference, alpha, sims, min(rounds_per_game, rounds))
     except ValueError as e:
         raise UserError(f"{e} (see mirrorneuron analyze power --help)") from None
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with progress(transient=True) as bar:
         task = bar.add_task("simulating studies", total=sims)
         result = power(
             players,

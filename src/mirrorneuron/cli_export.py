@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mirrorneuron.console import progress as progress_bar
 from mirrorneuron.types import UserError
 
 
@@ -58,8 +58,7 @@ def export(
             except NotFound as e:
                 raise UserError(str(e)) from None
             total = gameplay.count()
-            columns = (TextColumn("[bold]export"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, console=Console(stderr=True)) as progress:
+            with progress_bar("[bold]export") as progress:
                 task = progress.add_task("export", total=total)
                 try:
                     n = write_batches(

@@ -8,10 +8,10 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from mirrorneuron.config import settings
+from mirrorneuron.console import progress
 from mirrorneuron.types import UserError
 
 finders_app = typer.Typer(help="Automated unit finders: score every unit of a model.", no_args_is_help=True)
@@ -58,8 +58,7 @@ def finders_run(
     chosen = select(finder or (), slow=all_)  # unknown finders fail here, before any harvesting
     if not chosen:
         raise UserError("no finders chosen")
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with progress(transient=True) as bar:
         task = bar.add_task("finders", total=None)
 
         def update(done: int, total: int, label: str) -> None:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mirrorneuron.console import progress
 from mirrorneuron.types import UserError
 
 if TYPE_CHECKING:
@@ -56,8 +56,7 @@ def analyze(
         migrate(engine)
         check_selection(engine, study, model)
         _check_writable(out)
-        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=Console(stderr=True)) as bar:
+        with progress() as bar:
             task = bar.add_task("loading rounds", total=len(SECTION_BUILDERS) + 3)  # load, fit, sections, write
             data = load_data(engine, study, model)
             bar.update(task, advance=1, description=f"fitting {len(data.human_rounds):,} human rounds")

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mirrorneuron.console import progress
 from mirrorneuron.types import UserError
 
 console = Console()
@@ -72,14 +72,7 @@ def sweep_cmd(
     from mirrorneuron.gameplay.sweep_bots import register_models
     from mirrorneuron.models.sweep import SweepEvent
 
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True)) as p:
+    with progress(info=True) as p:
         overall = p.add_task(f"sweep {spec.name}", total=len(models), info="")
 
         def show(e: SweepEvent) -> None:
@@ -123,13 +116,7 @@ def sweep_bots_cmd(
     plays: list[dict[str, Any]] = []
     with (
         local_store() as s,
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-        ) as p,
+        progress("{task.description}") as p,
     ):
         task = p.add_task("bots", total=len(done))
         names = [m["name"] for m in manifest["models"]]

@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
+from mirrorneuron.console import progress
 from mirrorneuron.types import UserError
 
 units_app = typer.Typer(help="Units beyond neurons: probes, SAE features, directions.", no_args_is_help=True)
@@ -35,8 +36,7 @@ def _progress(label: str) -> Iterator[Any]:
 
     def update(done: int, total: int) -> None:
         if not bar:
-            columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            bar.append(Progress(*columns, console=Console(stderr=True), transient=True))
+            bar.append(progress(transient=True))
             bar[0].start()
             bar[0].add_task(label, total=total)
         bar[0].update(bar[0].task_ids[0], completed=done, total=total)

@@ -1,0 +1,26 @@
+"""The CLI's console helpers: the one progress bar every command uses (rich, on stderr so stdout stays parseable)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+def progress(label: str = "[bold]{task.description}", *, info: bool = False, transient: bool = False) -> Progress:
+    """A bar with done / total and the elapsed time; ``info``: also a ``{task.fields[info]}`` text column and
+    the time remaining (tasks must then be added with ``info=…``)."""
+    columns: list[ProgressColumn] = [TextColumn(label), BarColumn(), MofNCompleteColumn()]
+    if info:
+        columns.append(TextColumn("{task.fields[info]}"))
+    columns.append(TimeElapsedColumn())
+    if info:
+        columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=Console(stderr=True), transient=transient)
