@@ -99,11 +99,10 @@ def test_bad_cli_arguments_are_one_line_and_exit_2(
     assert len(err.strip().splitlines()) == 1
 
 
-def test_analyze_without_a_subcommand_prints_its_help(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    code, out, err = _cli([], capsys, monkeypatch)
-    assert code == 0 and "power" in out and "Usage" in out and not err
+def test_analyze_help_lists_its_subcommands(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``analyze`` alone writes the report (tests/integration/test_analyze_cli.py); its help names power and demo."""
+    code, out, err = _cli(["--help"], capsys, monkeypatch)
+    assert code == 0 and "power" in out and "demo" in out and "Usage" in out and not err
     code, out, _ = _cli(["power", "--help"], capsys, monkeypatch)
     assert code == 0 and "--difference" in out
 
