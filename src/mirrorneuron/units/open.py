@@ -69,14 +69,24 @@ def check_saved(ref: UnitRef) -> None:
     _kind(ref).check_saved(ref)
 
 
+def neuron_sites(adapter: TorchAdapter, h: Harvest) -> list[str]:
+    """The harvest's default neuron sites (all its sites when none of them is a default one)."""
+    return [s for s in default_sites(adapter) if s in h.sites] or list(h.sites)
+
+
+def lively_indices(h: Harvest, site: str) -> np.ndarray:
+    """Indices of the site's neurons that are not near-dead: the quarter with the narrowest range is skipped."""
+    q = h.stats(site)["quantiles"]
+    spread = q[:, -1] - q[:, 0]
+    return np.flatnonzero(spread > np.quantile(spread, 0.25))
+
+
 def lively_unit(adapter: TorchAdapter, h: Harvest, rng: np.random.Generator) -> UnitRef:
     """A random neuron at a random neuron site of ``h`` that is not near-dead (the quarter of the site's
     units with the narrowest activation range is skipped)."""
-    sites = [s for s in default_sites(adapter) if s in h.sites] or h.sites
+    sites = neuron_sites(adapter, h)
     site = sites[int(rng.integers(len(sites)))]
-    q = h.stats(site)["quantiles"]
-    spread = q[:, -1] - q[:, 0]
-    lively = np.flatnonzero(spread > np.quantile(spread, 0.25))
+    lively = lively_indices(h, site)
     index = int(rng.choice(lively)) if len(lively) else int(rng.integers(h.width(site)))
     return UnitRef(adapter.name, site, "neuron", index)
 

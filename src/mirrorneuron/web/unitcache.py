@@ -18,6 +18,7 @@ from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.types import UnitRef
 from mirrorneuron.units import HarvestedUnit, ensure_harvest, lively_unit, unit_context
+from mirrorneuron.units.open import lively_indices, neuron_sites
 
 
 class UnitCache:
@@ -27,6 +28,7 @@ class UnitCache:
         self._adapters: dict[str, TorchAdapter] = {}
         self._harvests: dict[tuple[str, tuple[str, ...]], Harvest] = {}
         self._contexts: OrderedDict[str, HarvestedUnit] = OrderedDict()
+        self._lively: dict[str, list[str]] = {}
 
     def adapter(self, model: str) -> TorchAdapter:
         with self.lock:
@@ -59,3 +61,15 @@ class UnitCache:
     def random_unit(self, model: str, seed: int | None = None) -> str:
         """A random lively neuron of ``model`` (see :func:`mirrorneuron.units.lively_unit`)."""
         return lively_unit(self.adapter(model), self.harvest(model), np.random.default_rng(seed)).id
+
+    def lively_units(self, model: str) -> list[str]:
+        """Every lively neuron of ``model``'s neuron sites: the candidates a unit policy chooses from."""
+        with self.lock:
+            if model not in self._lively:
+                adapter, h = self.adapter(model), self.harvest(model)
+                self._lively[model] = [
+                    UnitRef(model, site, "neuron", int(i)).id
+                    for site in neuron_sites(adapter, h)
+                    for i in lively_indices(h, site)
+                ]
+            return self._lively[model]

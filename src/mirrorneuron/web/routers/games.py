@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from mirrorneuron.config import settings
 from mirrorneuron.game import SamplingPlan
 from mirrorneuron.gameplay import PreparedGame, store_bot_plays, store_game
+from mirrorneuron.gameplay.serving import DEFAULT_POLICY, Choice, choose_unit
 from mirrorneuron.store import repo
 from mirrorneuron.store.history import shown_rounds
 from mirrorneuron.store.locks import ensure_unlocked, locked_units
@@ -22,28 +23,36 @@ from mirrorneuron.web.services.games import level_out, new_seed, prepare_for_pla
 from mirrorneuron.web.services.memo import GameMeta, load_meta
 from mirrorneuron.web.services.results import game_summary, result_out
 from mirrorneuron.web.services.studies import next_study_game
+from mirrorneuron.web.services.tutorial import tutorial_unit
 
 router = APIRouter(tags=["games"], responses={**R403, **R404})
-MAX_SURPRISE_TRIES = 20
 
 
 async def start_game(request: Request, state: AppState, player: str, spec: NewGame, policy: str | None = None) -> str:
-    """Build every round of the game now (so serving a round is one read), store it, return its id. The
-    rounds skip every window the player was shown in earlier games on the model. With progression on, a level
-    the player has not unlocked is refused (403, ``store.progress``)."""
+    """Build every round of the game now (so serving a round is one read), store it, return its id. A surprise
+    game's unit is chosen by ``spec.policy`` (``gameplay.serving``; default ``matched``), never one an open study
+    locks, and that policy's string is stored on the game; a named unit is stored with ``policy`` (None: the
+    player's choice). The rounds skip every window the player was shown in earlier games on the model. With
+    progression on, a level the player has not unlocked is refused (403, ``store.progress``)."""
     cache = state.units
-    locked = await state.db.read(locked_units) if spec.unit is None else {}
-
-    def choose() -> tuple[str, str]:
-        full = spec.unit is not None and spec.unit.count("/") >= 3
-        model = spec.model or (spec.unit.split("/")[0] if full and spec.unit else settings().default_text_model)
-        if spec.unit:
-            return model, cache.context(spec.unit, model).unit_id
+    full = spec.unit is not None and spec.unit.count("/") >= 3
+    model = spec.model or (spec.unit.split("/")[0] if full and spec.unit else settings().default_text_model)
+    if spec.unit:
+        if spec.policy is not None:
+            raise HTTPException(422, "policy: a unit policy chooses surprise units; leave out unit or policy")
+        unit_id = (await run_in_threadpool(or_422, lambda: cache.context(spec.unit or "", model))).unit_id
+    else:
+        candidates = await run_in_threadpool(or_422, lambda: cache.lively_units(model))
         seed = spec.seed if spec.seed is not None else new_seed()
-        picks = (cache.random_unit(model, seed + k) for k in range(MAX_SURPRISE_TRIES))  # skip locked units
-        return model, next((u for u in picks if u not in locked), cache.random_unit(model, seed))
+        # with nothing known about any unit, a new player gets the tutorial's obvious unit (text models only)
+        easy = (lambda: tutorial_unit(cache, model)) if cache.adapter(model).modality == "text" else None
 
-    model, unit_id = await run_in_threadpool(or_422, choose)
+        def serve(s: Session) -> Choice:
+            policy = spec.policy or DEFAULT_POLICY
+            return or_422(lambda: choose_unit(s, policy, candidates, seed, locked_units(s), player, easy))
+
+        choice = await state.db.read(serve, threaded=True)
+        unit_id, policy = choice.unit_id, choice.policy
 
     def history(s: Session) -> list[tuple[str, int, int]]:
         ensure_unlocked(s, unit_id)  # an open study's unit: its references and reveals would leak the study
@@ -55,7 +64,9 @@ async def start_game(request: Request, state: AppState, player: str, spec: NewGa
 
     def prepare() -> PreparedGame:
         seed = spec.seed if spec.seed is not None else new_seed()
-        return prepare_for_player(cache, cache.context(unit_id), spec.level, spec.rounds, SamplingPlan(seed=seed), shown)
+        return prepare_for_player(
+            cache, cache.context(unit_id), spec.level, spec.rounds, SamplingPlan(seed=seed), shown
+        )
 
     game = await run_in_threadpool(or_422, prepare)
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from mirrorneuron.config import settings
+from mirrorneuron.gameplay.serving import has_played
 from mirrorneuron.store.tutorial import tutorial_done_at
 from mirrorneuron.web.deps import Csrf, PlayerId, State
 from mirrorneuron.web.routers.games import start_game
@@ -46,6 +47,7 @@ async def home_api(state: State) -> HomeOut:
 async def home_page(request: Request, state: State, player: PlayerId) -> Response:
     data = await home_data(state)
     offer_tutorial = await state.db.read(tutorial_done_at, player) is None
+    first_time = not await state.db.read(has_played, player)  # a surprise starts them on an easy unit
     q = request.query_params
     chosen = {
         "model": q.get("model") or data.default_model,
@@ -54,7 +56,7 @@ async def home_page(request: Request, state: State, player: PlayerId) -> Respons
         "rounds": q.get("rounds") or str(data.default_rounds),
     }
     return state.templates.TemplateResponse(
-        request, "home.html", {"home": data, "chosen": chosen, "offer_tutorial": offer_tutorial}
+        request, "home.html", {"home": data, "chosen": chosen, "offer_tutorial": offer_tutorial, "first_time": first_time}
     )
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from mirrorneuron.gameplay.serving import POLICIES, check_policy
 from mirrorneuron.web.schemas.common import ExampleOut, HintsOut, LevelOut, Strict
 
 
 class NewGame(Strict):
     """Start a game. ``unit`` is a unit id (``MODEL/SITE/neuron/I``, or ``SITE/I`` with ``model``); leave it
-    out for a surprise unit of ``model`` (default: the default text model)."""
+    out for a surprise unit of ``model`` (default: the default text model), chosen by ``policy``."""
 
     model: str | None = Field(None, min_length=1, max_length=200)
     unit: str | None = Field(None, max_length=400)
@@ -17,6 +18,14 @@ class NewGame(Strict):
     rounds: int = Field(10, ge=1, le=100)
     feedback: bool = True
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    policy: str | None = Field(
+        None, max_length=64, description=f"how a surprise unit is chosen: {', '.join(POLICIES)} (default matched)"
+    )
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, v: str | None) -> str | None:
+        return None if v is None else check_policy(v)
 
 
 class RoundOut(Strict):
