@@ -229,7 +229,11 @@ def test_surprise_games_skip_units_an_open_study_locks(app: FastAPI, sessions: C
         owner = repo.ensure_player(s, None).id
         studies = [
             repo.create_study(
-                s, repo.StudyConfig(name="lock", units=rest[k : k + 1000], levels=[0], rounds_per_unit=1), owner
+                s,
+                repo.StudyConfig(
+                    name="lock", units=rest[k : k + 1000], levels=[0], rounds_per_unit=1, practice_rounds=0
+                ),
+                owner,
             )
             for k in range(0, len(rest), 1000)
         ]

@@ -148,10 +148,14 @@ def unit_rewards(s: Session, units: Sequence[str]) -> dict[str, list[float]]:
         .order_by(Game.created_at, Game.id)
     )
     rows = [r for r in s.execute(q) if r[0] in wanted]
+    later: set[tuple[str, str]] = set()  # (unit, player) pairs with a later game, walking back in time
+    rewards: list[tuple[str, float]] = []
+    for unit, player, _, n, done in reversed(rows):
+        rewards.append((unit, 0.5 * (done / n if n else 0.0) + 0.5 * float((unit, player) in later)))
+        later.add((unit, player))
     out: dict[str, list[float]] = {}
-    for i, (unit, player, _, n, done) in enumerate(rows):
-        replayed = any(u == unit and p == player for u, p, *_ in rows[i + 1 :])
-        out.setdefault(unit, []).append(0.5 * (done / n if n else 0.0) + 0.5 * float(replayed))
+    for unit, r in reversed(rewards):
+        out.setdefault(unit, []).append(r)
     return out
 
 

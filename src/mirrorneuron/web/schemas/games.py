@@ -19,7 +19,9 @@ class NewGame(Strict):
     feedback: bool = True
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     policy: str | None = Field(
-        None, max_length=64, description=f"how a surprise unit is chosen: {', '.join(POLICIES)} (default matched)"
+        default=None,
+        max_length=64,
+        description=f"how a surprise unit is chosen: {', '.join(POLICIES)} (default matched)",
     )
 
     @field_validator("policy")
