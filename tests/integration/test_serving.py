@@ -91,6 +91,16 @@ def test_matched_gives_a_new_player_an_easy_unit_and_a_strong_player_a_hard_one(
     assert strong == Choice(UNITS[2], "matched:v1")  # the hardest
 
 
+def test_matched_first_game_is_the_easiest_even_among_many_unplayed_units(store: Session) -> None:
+    many = [f"{MODEL}/l0/neuron/{i}" for i in range(6, 80)]
+    for i, u in enumerate(many, start=6):
+        repo.ensure_unit(store, u, MODEL, "l0", "neuron", i, {})
+    plant_game(store, "others", many[40], [97.0] * 30)
+    plant_game(store, "others", many[41], [20.0] * 30)
+    picks = {choose_unit(store, "matched", UNITS + many, seed, player_id="new").unit_id for seed in range(8)}
+    assert picks == {many[40]}
+
+
 def test_matched_uses_the_finder_prior_before_gameplay_and_the_easy_rule_with_nothing_known(store: Session) -> None:
     assert choose_unit(store, "matched", UNITS, 0, easy=lambda: UNITS[3]) == Choice(UNITS[3], "matched:v1>easy")
     assert choose_unit(store, "matched", UNITS, 0).policy == "matched:v1>random"

@@ -10,10 +10,10 @@ stored on the game (``games.policy``) so analysis can compare policies:
   mean human closeness (0–1) shrunk towards a prior by :data:`EASE_PRIOR_ROUNDS` pseudo-rounds; the prior is
   the unit's percentile under :data:`MATCH_FINDERS` (first one stored) or, unscored, the mean closeness of all
   played units. The skill is 0 for a new player and rises towards 1 with the mean insight points per round
-  (shrunk by :data:`SKILL_PRIOR_ROUNDS`); skill s picks from the units ranked at quantile s of ease
-  (0 = easiest). With nothing known about any unit, the caller's ``easy`` unit is used for a player with
-  skill below ½ (``matched:v1>easy``; the web passes the tutorial's unigram-R² rule), else random
-  (``matched:v1>random``).
+  (shrunk by :data:`SKILL_PRIOR_ROUNDS`); skill s draws from the units ranked near quantile s of ease
+  (0 = easiest); a player's first game gets the easiest. With nothing known about any unit, the caller's
+  ``easy`` unit is used for a player with skill below ½ (``matched:v1>easy``; the web passes the tutorial's
+  unigram-R² rule), else random (``matched:v1>random``).
 - ``bandit`` — UCB1 over units (``bandit:ucb1:v1``): a unit's reward is the mean over its human games of
   ½·completion (answered / rounds) + ½·replayed (its player started a later game on the same unit); an unplayed
   unit has infinite bound, so it is explored first. Ties break by seed: deterministic given the seed.
@@ -210,6 +210,8 @@ def choose_unit(
             return Choice(unit, "matched:v1>easy")
         return Choice(_pick(rng, pool), "matched:v1>random")
     ranked = sorted(pool, key=lambda u: (-ease[u], u))  # easiest first
+    if player_id is None or not has_played(s, player_id):
+        return Choice(ranked[0], "matched:v1")  # a first game: the easiest estimate, not a draw near it
     target = round(skill * (len(ranked) - 1))
     half = max(0, int(len(ranked) * MATCH_WINDOW) // 2)
     window = ranked[max(0, target - half) : target + half + 1]
