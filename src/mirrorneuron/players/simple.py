@@ -38,8 +38,9 @@ class UnigramBot:
         if data.target_tokens is not None and data.values.size:
             # One pass numbering the tokens, then bincount: it adds each token's values in example order, as
             # the loop of ``_add`` would, so the table (and every guess) is bit-for-bit the same.
-            index: dict[str, int] = {}
-            codes = np.fromiter((index.setdefault(t, len(index)) for t in data.target_tokens.tolist()), np.int64)
+            tokens = data.target_tokens.tolist()
+            index = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
+            codes = np.fromiter(map(index.__getitem__, tokens), np.int64, count=len(tokens))
             sums = np.bincount(codes, weights=data.values, minlength=len(index))
             counts = np.bincount(codes, minlength=len(index))
             self.sums = dict(zip(index, sums.tolist(), strict=True))
