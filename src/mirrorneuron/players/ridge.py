@@ -57,7 +57,8 @@ def fit(rows: list[Features], targets: list[float], alpha: float) -> RidgeFit:
             x[i, columns[name]] = value
     rms = np.sqrt(np.mean(x * x, axis=0))
     keep = np.flatnonzero(rms > 0)
-    kept = {name: int(np.searchsorted(keep, col)) for name, col in columns.items() if rms[col] > 0}
+    position = np.cumsum(rms > 0) - 1  # a kept column's index among the kept ones
+    kept = {name: int(position[col]) for name, col in columns.items() if rms[col] > 0}
     xs = x[:, keep] / rms[keep]
     weights = ridge_solve(xs, np.asarray(targets, dtype=np.float64), alpha)
     return RidgeFit(kept, rms[keep], weights)
