@@ -28,7 +28,7 @@ from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import HarvestSpec, harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
-from mirrorneuron.players import BotData, UnigramBot, make_bot
+from mirrorneuron.players import BotData, UnigramBot, make_bot, ridge
 from mirrorneuron.players import simple as simple_bots
 from mirrorneuron.units.context import NeuronContext, WindowCache
 
@@ -164,3 +164,47 @@ def test_one_forward_pass_per_window_serves_every_neuron_of_a_site(h: Harvest, a
     assert not _hints_match(h, adapter, WindowOnly(), [1, 4, 9])
     small = WindowCache(maxsize=2)
     assert _hints_match(h, adapter, small, [1, 4, 9]) and len(small._passes) == 2
+
+
+def _old_fit(rows: list[dict[str, float]], targets: list[float], alpha: float) -> ridge.RidgeFit:
+    """The ridge fit as it was: the design matrix rebuilt from the named rows."""
+    columns: dict[str, int] = {}
+    for row in rows:
+        for name in row:
+            columns.setdefault(name, len(columns))
+    x = np.zeros((len(rows), len(columns)))
+    for i, row in enumerate(rows):
+        for name, value in row.items():
+            x[i, columns[name]] = value
+    rms = np.sqrt(np.mean(x * x, axis=0))
+    keep = np.flatnonzero(rms > 0)
+    kept = {name: int(np.searchsorted(keep, col)) for name, col in columns.items() if rms[col] > 0}
+    return ridge.RidgeFit(kept, rms[keep], ridge.ridge_solve(x[:, keep] / rms[keep], np.asarray(targets), alpha))
+
+
+def _same_fits(memory: Any, rng: np.random.Generator, max_history: int) -> bool:
+    names = [f"f{i}" for i in range(30)]
+    ok = True
+    for _ in range(60):
+        row = {str(n): float(rng.choice([0.0, rng.normal()])) for n in rng.choice(names, rng.integers(1, 8), False)}
+        memory.add(row, float(rng.normal()), max_history)
+        new, old = memory.refit(0.1), _old_fit(memory.rows, memory.targets, 0.1)
+        ok &= new.columns == old.columns and np.array_equal(new.scale, old.scale)
+        ok &= np.array_equal(new.weights, old.weights)
+    return bool(ok)
+
+
+class StaleOnTrim(ridge._Memory):
+    """Planted fault: drops the oldest rows without re-indexing what is left."""
+
+    def add(self, row: dict[str, float], target: float, max_history: int) -> None:
+        self.rows.append(row)
+        self.targets.append(target)
+        del self.rows[:-max_history], self.targets[:-max_history]
+        self._index([row], len(self.rows) - 1)
+
+
+def test_the_incremental_ridge_fit_equals_the_rebuilt_one_bit_for_bit() -> None:
+    for max_history in (1000, 7):  # 7: the oldest rows are dropped, columns renumbered
+        assert _same_fits(ridge._Memory(), np.random.default_rng(max_history), max_history)
+    assert not _same_fits(StaleOnTrim(), np.random.default_rng(7), 7)
