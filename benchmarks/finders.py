@@ -109,7 +109,7 @@ def main() -> None:
         rhos[name] = None if np.isnan(rho) else round(rho, 4)
         ci = "—" if np.isnan(rho) else f"[{lo:+.2f}, {hi:+.2f}]"
         table.add_row(
-            name + (" (sample)" if f.slow else ""),
+            name + (" (sample)" if f.slow and n_slow < n_units else ""),
             f"{per_1k[name]:.1f}",
             "—" if np.isnan(rho) else f"{rho:+.3f}",
             ci,
