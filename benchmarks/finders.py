@@ -3,8 +3,9 @@ finder's scores predict held-out bot imitability.
 
 1. harvest: the default model's default harvest (made on first use under ``$MIRRORNEURON_HOME``);
 2. fast finders (all but the ``slow`` ones) on every neuron of every neuron site, timed per finder;
-3. slow finders (ridge at levels 2–3: each round runs the model) on a sample of ``--slow-units`` units per
-   site, timed per unit and scaled to 1k units;
+3. slow finders (ridge at levels 2–3: each round runs the model) on every unit, or with ``--slow-units N``
+   on N evenly spaced units per site, timed per unit and scaled to 1k units (a sample overstates the cost
+   per unit: a site's neurons share one forward pass per window, and fewer units share fewer passes);
 4. Spearman correlation of each finder with the reference, held-out imitability of the ridge bot at level 1
    (``imitability_ridge_l1``), over every unit (the slow finders: over their sample), with a 95 % bootstrap
    interval. The random finder is the baseline in the same run (its correlation should straddle 0).
@@ -12,7 +13,7 @@ finder's scores predict held-out bot imitability.
 ``seconds_per_1k_units`` = (fast seconds measured on all units + slow seconds per unit × all units) per
 1k units. Torch and BLAS run on one thread each (threadpoolctl): on this shared machine more threads
 only contend (a pooled correlation over 64k values took 8× longer with OpenBLAS' threads). Last line: JSON.
-Run: ``.venv/bin/python benchmarks/finders.py [--model tiny-gelu --slow-units 24]``.
+Run: ``.venv/bin/python benchmarks/finders.py [--model tiny-gelu --slow-units 8]``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ REFERENCE = "imitability_ridge_l1"
 
 
 def sample(data: SiteData, n: int) -> tuple[SiteData, np.ndarray]:
-    """The site restricted to ``n`` evenly spaced units (unit contexts and ids follow)."""
+    """The site restricted to ``n`` evenly spaced units (unit contexts and ids follow); all: the site itself."""
     idx = np.linspace(0, data.n_units - 1, min(n, data.n_units)).round().astype(int)
+    if idx.size == data.n_units:
+        return data, idx
     sub = SiteData(
         data.model, data.site, data.acts[:, idx], data.groups, tuple(data.unit_ids[i] for i in idx), data.tokens,
         data.vocab, data.labels, data.positions, None if data.weights is None else data.weights[idx],
@@ -64,7 +67,7 @@ def spearman_ci(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_boot: 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="tiny-gelu")
-    ap.add_argument("--slow-units", type=int, default=24, help="units per site for the slow finders")
+    ap.add_argument("--slow-units", type=int, default=0, help="units per site for the slow finders (0: all)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     threadpool_limits(1)  # BLAS too
@@ -86,7 +89,7 @@ def main() -> None:
             t = time.perf_counter()
             scores[f.name].append(f(data))
             seconds[f.name] += time.perf_counter() - t
-        sub, idx = sample(data, args.slow_units)
+        sub, idx = sample(data, args.slow_units or data.n_units)
         n_slow += sub.n_units
         ref_at_sample.append(scores[REFERENCE][-1][idx])
         for f in slow:
@@ -106,7 +109,7 @@ def main() -> None:
         rhos[name] = None if np.isnan(rho) else round(rho, 4)
         ci = "—" if np.isnan(rho) else f"[{lo:+.2f}, {hi:+.2f}]"
         table.add_row(
-            name + (" (sample)" if f.slow else ""),
+            name + (" (sample)" if f.slow and n_slow < n_units else ""),
             f"{per_1k[name]:.1f}",
             "—" if np.isnan(rho) else f"{rho:+.3f}",
             ci,

@@ -12,7 +12,7 @@ from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.units.base import HarvestedUnit
-from mirrorneuron.units.context import NeuronContext
+from mirrorneuron.units.context import NeuronContext, WindowCache
 from mirrorneuron.units.data import vocab_of
 from mirrorneuron.units.sae import list_saes, load_sae
 from mirrorneuron.units.wiring import wiring
@@ -83,7 +83,9 @@ def site_data(h: Harvest, adapter: TorchAdapter, site: str, seed: int = 0) -> Si
 
 
 def _opener(h: Harvest, adapter: TorchAdapter, site: str, data: SiteData) -> Callable[[int, bool], UnitContext]:
+    passes = WindowCache()  # level-2/3 hints: one forward pass per window for all the site's neurons
+
     def open_unit(j: int, full: bool) -> UnitContext:
-        return NeuronContext(h, adapter, site, j) if full else LightNeuron(h, adapter, site, j, data)
+        return NeuronContext(h, adapter, site, j, passes) if full else LightNeuron(h, adapter, site, j, data)
 
     return open_unit

@@ -31,6 +31,7 @@ from mirrorneuron.players import make_bot
 from mirrorneuron.players.data import BotData
 
 N_ROUNDS = 40
+FitData = tuple[np.ndarray, BotData]  # a fitted mask and the bot data built from it
 
 
 class HeldOutViolation(AssertionError):
@@ -63,24 +64,36 @@ class BotImitability(Finder):
         """The examples the bot learns from: the round set's training half."""
         return rs.training
 
-    def play(self, ctx: UnitContext, plan: SamplingPlan, draws: Draws | None = None) -> float:
+    def play(
+        self, ctx: UnitContext, plan: SamplingPlan, draws: Draws | None = None, fit_on: FitData | None = None
+    ) -> float:
+        """One held-out session. ``fit_on``: (mask, data) the bot learns from, built earlier; used only when
+        its mask is :meth:`fitted_mask`'s, else the data is built again from the fitted mask."""
         draws = draws or draw_examples(ctx, self.rounds, plan)
         rs = rounds_from(ctx, self.level, draws, plan, plan.seed)
         fitted = self.fitted_mask(ctx, rs)
         check_held_out(fitted, rs)
-        result = run_session(make_bot(self.bot, BotData.from_context(ctx, fitted)), rs.rounds, truth_from(ctx))
+        same = fit_on is not None and (fit_on[0] is fitted or np.array_equal(fit_on[0], fitted))
+        bot_data = fit_on[1] if fit_on is not None and same else BotData.from_context(ctx, fitted)
+        result = run_session(make_bot(self.bot, bot_data), rs.rounds, truth_from(ctx))
         return np.nan if CONSTANT_ACTUAL in result.summary.flags else result.summary.correlation
 
     def score(self, data: SiteData) -> np.ndarray:
         plan = SamplingPlan(seed=data.seed)
-        shared: dict[int, Draws] = data.memo.setdefault(f"draws/{self.rounds}", {})  # the same items at every level
+        full = self.level >= 2
+        # Shared by every bot and level of a unit: its draws (the same items at every level) and the data its
+        # bot learns from (the draws' training half; bots only read it), built once instead of per finder.
+        shared: dict[int, Draws] = data.memo.setdefault(f"draws/{self.rounds}", {})
+        fit_on: dict[tuple[int, bool], FitData] = data.memo.setdefault(f"bot_data/{self.rounds}", {})
         out = np.full(data.n_units, np.nan)
         for j in range(data.n_units):
-            ctx = data.unit(j, full=self.level >= 2)
+            ctx = data.unit(j, full=full)
             if float(np.ptp(np.asarray(ctx.values))) > 0:
                 if j not in shared:
                     shared[j] = draw_examples(ctx, self.rounds, plan)
-                out[j] = self.play(ctx, plan, shared[j])
+                if (j, full) not in fit_on:
+                    fit_on[j, full] = (shared[j].training, BotData.from_context(ctx, shared[j].training))
+                out[j] = self.play(ctx, plan, shared[j], fit_on[j, full])
         return out
 
 

@@ -47,17 +47,14 @@ class RidgeFit:
 
 def fit(rows: list[Features], targets: list[float], alpha: float) -> RidgeFit:
     """Ridge on named sparse rows; columns in first-seen order, all-zero columns dropped."""
-    columns: dict[str, int] = {}
-    for row in rows:
-        for name in row:
-            columns.setdefault(name, len(columns))
-    x = np.zeros((len(rows), len(columns)))
-    for i, row in enumerate(rows):
-        for name, value in row.items():
-            x[i, columns[name]] = value
+    return _Memory(list(rows), list(targets)).refit(alpha)
+
+
+def _fit_matrix(x: np.ndarray, columns: dict[str, int], targets: list[float], alpha: float) -> RidgeFit:
     rms = np.sqrt(np.mean(x * x, axis=0))
     keep = np.flatnonzero(rms > 0)
-    kept = {name: int(np.searchsorted(keep, col)) for name, col in columns.items() if rms[col] > 0}
+    position = np.cumsum(rms > 0) - 1  # a kept column's index among the kept ones
+    kept = {name: int(position[col]) for name, col in columns.items() if rms[col] > 0}
     xs = x[:, keep] / rms[keep]
     weights = ridge_solve(xs, np.asarray(targets, dtype=np.float64), alpha)
     return RidgeFit(kept, rms[keep], weights)
@@ -65,9 +62,42 @@ def fit(rows: list[Features], targets: list[float], alpha: float) -> RidgeFit:
 
 @dataclass
 class _Memory:
+    """The observed rows and targets, with the design matrix's cells kept as the rows arrive (columns in
+    first-seen order) so a refit after each round does not rebuild it from the named rows."""
+
     rows: list[Features] = field(default_factory=list)
     targets: list[float] = field(default_factory=list)
     fit: RidgeFit | None = None
+    columns: dict[str, int] = field(default_factory=dict)
+    cells: tuple[list[int], list[int], list[float]] = field(default_factory=lambda: ([], [], []))
+
+    def __post_init__(self) -> None:
+        self._index(self.rows, 0)
+
+    def _index(self, rows: list[Features], start: int) -> None:
+        r, c, v = self.cells
+        for i, row in enumerate(rows, start):
+            for name, value in row.items():
+                r.append(i)
+                c.append(self.columns.setdefault(name, len(self.columns)))
+                v.append(value)
+
+    def add(self, row: Features, target: float, max_history: int) -> None:
+        self.rows.append(row)
+        self.targets.append(target)
+        if len(self.rows) > max_history:  # the oldest rows go: index what is left from scratch
+            del self.rows[:-max_history], self.targets[:-max_history]
+            self.columns, self.cells = {}, ([], [], [])
+            self._index(self.rows, 0)
+        else:
+            self._index([row], len(self.rows) - 1)
+
+    def refit(self, alpha: float) -> RidgeFit:
+        r, c, v = self.cells
+        x = np.zeros((len(self.rows), len(self.columns)))
+        x[r, c] = v
+        self.fit = _fit_matrix(x, self.columns, self.targets, alpha)
+        return self.fit
 
 
 class RidgeBot:
@@ -108,7 +138,5 @@ class RidgeBot:
 
     def observe(self, round: Round, reveal: Reveal) -> None:
         mem = self.memory.setdefault((round.unit_id, int(round.level)), _Memory())
-        mem.rows.append(self._features(round))
-        mem.targets.append(reveal.actual - self._base(round))
-        del mem.rows[: -self.max_history], mem.targets[: -self.max_history]
-        mem.fit = fit(mem.rows, mem.targets, self.alpha)
+        mem.add(self._features(round), reveal.actual - self._base(round), self.max_history)
+        mem.refit(self.alpha)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from mirrorneuron.game import Reveal, Round, TextExample
 from mirrorneuron.players.data import BotData, unit_mean
 
@@ -33,9 +35,16 @@ class UnigramBot:
         self.data = data
         self.sums: dict[str, float] = {}
         self.counts: dict[str, int] = {}
-        if data.target_tokens is not None:
-            for token, value in zip(data.target_tokens.tolist(), data.values.tolist(), strict=True):
-                self._add(token, value)
+        if data.target_tokens is not None and data.values.size:
+            # One pass numbering the tokens, then bincount: it adds each token's values in example order, as
+            # the loop of ``_add`` would, so the table (and every guess) is bit-for-bit the same.
+            tokens = data.target_tokens.tolist()
+            index = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
+            codes = np.fromiter(map(index.__getitem__, tokens), np.int64, count=len(tokens))
+            sums = np.bincount(codes, weights=data.values, minlength=len(index))
+            counts = np.bincount(codes, minlength=len(index))
+            self.sums = dict(zip(index, sums.tolist(), strict=True))
+            self.counts = dict(zip(index, counts.tolist(), strict=True))
 
     def _add(self, token: str, value: float) -> None:
         self.sums[token] = self.sums.get(token, 0.0) + value

@@ -8,6 +8,7 @@ the whole layer's pre-activations) and the cache's precision, so the payload rep
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
@@ -23,25 +24,43 @@ from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.units.base import CONTEXT_AFTER, CONTEXT_BEFORE, HarvestedUnit
 from mirrorneuron.units.wiring import Link, Wiring, wiring
 
-__all__ = ["CONTEXT_AFTER", "CONTEXT_BEFORE", "NeuronContext"]
+__all__ = ["CONTEXT_AFTER", "CONTEXT_BEFORE", "NeuronContext", "WindowCache"]
 
 
 class NeuronContext(HarvestedUnit):
     """``game.UnitContext`` for one neuron of a harvested model."""
 
-    def __init__(self, harvest: Harvest, adapter: TorchAdapter, site: str, index: int) -> None:
+    def __init__(
+        self, harvest: Harvest, adapter: TorchAdapter, site: str, index: int, shared: WindowCache | None = None
+    ) -> None:
         super().__init__(harvest, adapter, site)
         self.index = index
         self.ref = UnitRef(adapter.name, site, "neuron", index)
         self.values = harvest.unit_values(site, index)
         self.wiring: Wiring = wiring(adapter, harvest, site, index)
-        self._forward = lru_cache(maxsize=16)(self._run_window)
+        self._forward = lru_cache(maxsize=16)(self._run_window) if shared is None else self._shared_forward
+        self._shared = shared
+
+    def _sites(self) -> list[str]:
+        """The sites :meth:`_run_window` reads: this one and its neighbours'."""
+        links = self.wiring.upstream + self.wiring.same_layer + self.wiring.downstream
+        return sorted({lk.source for lk in links if not lk.source.startswith("@")} | {self.site})
+
+    def _hooked(self) -> tuple[str, ...]:
+        """What a window's pass depends on besides the window: the sites read and the feeding module."""
+        feed = self.wiring.feed if self.wiring.feed is not None else self.wiring.linear
+        return (*self._sites(), f"@feed={id(feed)}")
+
+    def _shared_forward(self, window: int) -> dict[str, np.ndarray]:
+        """A window's forward pass from the cache shared with the site's other neurons: the pass depends only
+        on the window and what is hooked, not on which neuron asks."""
+        assert self._shared is not None
+        return self._shared.get((self._hooked(), window), lambda: self._run_window(window))
 
     # --- level 2 and 3 -----------------------------------------------------------------------------
     def _run_window(self, window: int) -> dict[str, np.ndarray]:
         """Activations [P, ·] on one window: the needed sites, the feeding linear's input, the logits."""
-        links = self.wiring.upstream + self.wiring.same_layer + self.wiring.downstream
-        sites = sorted({lk.source for lk in links if not lk.source.startswith("@")} | {self.site})
+        sites = self._sites()
         captured: dict[str, torch.Tensor] = {}
         handles = []
         feed = self.wiring.feed if self.wiring.feed is not None else self.wiring.linear
@@ -104,6 +123,27 @@ class NeuronContext(HarvestedUnit):
                 layernorm = _layernorm(wr.norm, pre * np.exp(pre - log_z), i)
         offset = float(_vector(wr.out_bias, weight.shape[0])[i])
         return Contributions(terms, float(bias[i]), wr.act, up, softmax, layernorm, offset, self.precision)
+
+
+class WindowCache:
+    """Forward passes per (hooked sites, window), shared by the neurons of one harvested site; the least
+    recently used pass is dropped beyond ``maxsize`` (a text window's pass is ≈ 1 MB with its logits)."""
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self.maxsize, self.runs = maxsize, 0
+        self._passes: OrderedDict[tuple[tuple[str, ...], int], dict[str, np.ndarray]] = OrderedDict()
+
+    def get(self, key: tuple[tuple[str, ...], int], run: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        if key in self._passes:
+            self._passes.move_to_end(key)
+            return self._passes[key]
+        out = self._passes[key] = run()
+        self.runs += 1
+        for v in out.values():
+            v.setflags(write=False)  # shared by every neuron: read-only
+        if len(self._passes) > self.maxsize:
+            self._passes.popitem(last=False)
+        return out
 
 
 def _matrix(t: torch.Tensor) -> np.ndarray:

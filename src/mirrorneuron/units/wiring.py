@@ -8,6 +8,7 @@ stream: W_in of one layer times W_out of another, with the LayerNorm gain folded
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -56,13 +57,23 @@ def _top(weights: torch.Tensor | np.ndarray, k: int) -> list[int]:
     return [int(i) for i in np.argsort(-w, kind="stable")[:k]]
 
 
-def _same_layer(harvest: Harvest, site: str, index: int) -> list[Link]:
-    """The units of the same site whose activations correlate most with this one (on the harvest sample)."""
+@lru_cache(maxsize=8)
+def _standardised_sample(harvest: Harvest, site: str) -> np.ndarray | None:
+    """The harvest sample of the site's activations, each unit standardised (shared by the site's units)."""
     sample = harvest.stats(site).get("sample_values")
     if sample is None or sample.shape[0] < 3 or sample.shape[1] < 2:
-        return []
+        return None
     x = sample.astype(np.float64)
     x = (x - x.mean(0)) / (x.std(0) + 1e-12)
+    x.setflags(write=False)
+    return x
+
+
+def _same_layer(harvest: Harvest, site: str, index: int) -> list[Link]:
+    """The units of the same site whose activations correlate most with this one (on the harvest sample)."""
+    x = _standardised_sample(harvest, site)
+    if x is None:
+        return []
     corr = x.T @ x[:, index] / len(x)
     corr[index] = 0.0
     return [Link(f"{site}#{j} (r={corr[j]:+.2f})", site, j) for j in _top(corr, N_SAME)]
