@@ -14,9 +14,10 @@ import typer
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
+from cli_run import run_main
 from mirrorneuron.analysis.simstore import StoredSimulation, write_simulation
 from mirrorneuron.analysis.simulate import SimConfig, simulate
-from mirrorneuron.cli import app, main
+from mirrorneuron.cli import app
 from mirrorneuron.cli_report import analyze as analyze_command
 from mirrorneuron.store import repo
 from mirrorneuron.store.db import make_engine, migrate, session_factory
@@ -57,12 +58,7 @@ def analyze(store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytes
     monkeypatch.setenv("MIRRORNEURON_DATABASE_URL", store[0])
 
     def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr("sys.argv", ["mirrorneuron", "analyze", *args])
-        with pytest.raises(SystemExit) as exc:
-            main()
-            raise SystemExit(0)
-        out, err = capsys.readouterr()
-        return int(exc.value.code or 0), out, err
+        return run_main(["analyze", *args], capsys, monkeypatch)
 
     return run
 

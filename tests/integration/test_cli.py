@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mirrorneuron.cli import app, main
+from cli_run import run_main
+from mirrorneuron.cli import app
 from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.units import ensure_harvest, open_unit
 
@@ -30,17 +31,6 @@ COMMANDS = [
 def test_every_command_has_help(cmd: list[str]) -> None:
     res = runner.invoke(app, [*cmd, "--help"])
     assert res.exit_code == 0 and "Usage" in res.output
-
-
-def run_main(
-    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.argv", ["mirrorneuron", *args])
-    with pytest.raises(SystemExit) as exc:
-        main()
-        raise SystemExit(0)
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 @pytest.mark.parametrize(

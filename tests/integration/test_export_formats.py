@@ -16,8 +16,9 @@ from gameplay_fixtures import Played, faulty_join, marked, played, rows_of
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from cli_run import run_main
 from mirrorneuron import analysis
-from mirrorneuron.cli import app, main
+from mirrorneuron.cli import app
 from mirrorneuron.store import export
 
 pg_server, store_engine = fx.pg_server, fx.store_engine  # pytest fixtures (store_fixtures.py)
@@ -32,17 +33,6 @@ def configured(store_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
     """The test database as the configured store (what the CLI opens)."""
     monkeypatch.setenv("MIRRORNEURON_DATABASE_URL", store_engine.url.render_as_string(hide_password=False))
     return store_engine
-
-
-def run_main(
-    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.argv", ["mirrorneuron", *args])
-    with pytest.raises(SystemExit) as exc:
-        main()
-        raise SystemExit(0)
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 def read(path: Path, fmt: str) -> tuple[pd.DataFrame, pl.DataFrame]:

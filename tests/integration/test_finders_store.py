@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from cli_run import run_main
 from mirrorneuron.cli import app as cli_app
-from mirrorneuron.cli import main
 from mirrorneuron.finders import BotImitability, Finder, HeldOutViolation, SiteData, get, site_data
 from mirrorneuron.game import RoundSet, UnitContext, draw_examples, training_mask
 from mirrorneuron.gameplay.finding import run_finders
@@ -152,14 +152,6 @@ def test_level_2_and_3_imitability_run_the_model(h: Harvest) -> None:
     assert l3.slow and np.isfinite(BotImitability("ridge", 3, rounds=8)(small)).all()
 
 
-def run_main(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    monkeypatch.setattr("sys.argv", ["mirrorneuron", *args])
-    with pytest.raises(SystemExit) as exc:
-        main()
-        raise SystemExit(0)
-    return int(exc.value.code or 0), capsys.readouterr().err
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -172,7 +164,7 @@ def run_main(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: p
 def test_bad_finder_runs_are_one_line_and_exit_2(
     args: list[str], message: str, h: Harvest, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code, err = run_main([*args, "--harvest", str(h.path)], capsys, monkeypatch)
+    code, _, err = run_main([*args, "--harvest", str(h.path)], capsys, monkeypatch)
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and message in lines[0], err
 

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
+from cli_run import run_main
 from mirrorneuron.analysis import power as power_mod
 from mirrorneuron.analysis.fit import ArrayFit
 from mirrorneuron.analysis.power import power, wilson
-from mirrorneuron.cli import main
 
 SMALL = {"rounds_per_player": 20, "units": 6}
 
@@ -63,12 +63,7 @@ def test_bad_designs_are_refused(kwargs: dict[str, float], message: str) -> None
 
 
 def _cli(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.argv", ["mirrorneuron", "analyze", *args])
-    with pytest.raises(SystemExit) as exc:
-        main()
-        raise SystemExit(0)
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
+    return run_main(["analyze", *args], capsys, monkeypatch)
 
 
 def test_the_cli_prints_a_table_and_a_last_json_line(
