@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 import web_fixtures as fx
+from api_player import ApiPlayer
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from mirrorneuron.store import progress as pr
 from mirrorneuron.store import repo
-from mirrorneuron.store.db import make_engine, session_factory
 from mirrorneuron.web import create_app
 from mirrorneuron.web.settings import WebSettings
 
@@ -97,16 +96,7 @@ def test_unlock_rules() -> None:
 
 
 # --- through the API ---------------------------------------------------------------------------------------
-class Player:
-    def __init__(self, app: FastAPI, db_url: str) -> None:
-        self.client = TestClient(app)
-        me = self.client.get("/api/players/me").json()
-        self.id, self.csrf = me["player_id"], me["csrf_token"]
-        self.sessions = session_factory(make_engine(db_url))
-
-    def post(self, url: str, body: Any = None) -> Any:
-        return self.client.post(url, json=body, headers={"X-CSRF-Token": self.csrf})
-
+class Player(ApiPlayer):
     def play(self, rounds: int, guess: str) -> None:
         """A level-1 game on UNIT: ``perfect`` guesses read the truth from the store (a planted oracle);
         ``mean`` guesses the level-0 mean every round."""

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import web_fixtures as fx
+from api_player import ApiPlayer
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -17,7 +18,6 @@ from sqlalchemy import select
 from mirrorneuron.game import Level
 from mirrorneuron.game.scoring import insight_points
 from mirrorneuron.store import repo
-from mirrorneuron.store.db import make_engine, session_factory
 from mirrorneuron.store.history import bot_player_id
 from mirrorneuron.store.models import Game, Guess
 from mirrorneuron.store.tutorial import TUTORIAL_POLICY
@@ -28,16 +28,7 @@ from mirrorneuron.web.settings import WebSettings
 web_home, isolated_home, db_url, app = fx.web_home, fx.isolated_home, fx.db_url, fx.app
 
 
-class Player:
-    def __init__(self, app: FastAPI, db_url: str) -> None:
-        self.client = TestClient(app)
-        me = self.client.get("/api/players/me").json()
-        self.id, self.csrf = me["player_id"], me["csrf_token"]
-        self.sessions = session_factory(make_engine(db_url))
-
-    def post(self, url: str, body: Any = None) -> Any:
-        return self.client.post(url, json=body, headers={"X-CSRF-Token": self.csrf})
-
+class Player(ApiPlayer):
     def truth(self, round_id: str) -> float:
         with self.sessions() as s:
             return float(repo.get_round(s, round_id).actual)
