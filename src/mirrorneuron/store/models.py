@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -208,5 +209,32 @@ class Imitation(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     player_id: Mapped[str] = mapped_column(ForeignKey("players.id"))
     unit_id: Mapped[str] = mapped_column(ForeignKey("units.id"), index=True)
-    rule: Mapped[dict[str, Any]] = mapped_column()
+    rule: Mapped[dict[str, Any]] = mapped_column()  # the parsed rule (buildout.rules)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # 1, 2, … per player + unit
+    source: Mapped[str] = mapped_column(Text, default="")  # the rule as the player typed it
+    scores: Mapped[dict[str, Any] | None] = mapped_column()  # held-out metrics; None until scored
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Explanation(Base):
+    """A one-sentence explanation of a unit, by a player or an LLM, scored by simulation (build-out)."""
+
+    __tablename__ = "explanations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id"), index=True)
+    player_id: Mapped[str | None] = mapped_column(ForeignKey("players.id"))
+    author: Mapped[str] = mapped_column(String(128))  # the player's id, or "llm:<backend>"
+    text: Mapped[str] = mapped_column(Text)
+    scores: Mapped[dict[str, Any] | None] = mapped_column()  # simulation scores; None until scored
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateBucket(Base):
+    """A per-player token bucket kept in the database, so every web worker enforces the same limit."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float)  # wall-clock seconds of the last refill
