@@ -16,6 +16,7 @@ from rich.progress import (
 from rich.table import Column, Table
 
 from mirrorneuron.cli_analysis import analyze_app
+from mirrorneuron.cli_buildout import buildout_app
 from mirrorneuron.cli_export import export
 from mirrorneuron.cli_finders import finders_app
 from mirrorneuron.cli_models import models_app
@@ -51,6 +52,7 @@ app.add_typer(analyze_app, name="analyze")  # analyze power | demo
 app.add_typer(models_app, name="models")  # models add hf:PATH | tl:NAME, list, remove, sites
 app.command("export")(export)  # export --format parquet|csv|jsonl --out PATH [--study --model --players]
 app.add_typer(finders_app, name="finders")  # finders list|run
+app.add_typer(buildout_app, name="buildout")  # buildout imitate|explain|splice|modules …
 console = Console()
 
 

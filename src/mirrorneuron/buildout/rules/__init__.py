@@ -1,0 +1,1 @@
+"""The imitation rule language: a parser (never eval) and a numpy evaluator."""

@@ -1,0 +1,5 @@
+"""``mirrorneuron buildout …``: one module per command family, each adding its commands to ``buildout_app``."""
+
+from mirrorneuron.cli_buildout.app import buildout_app
+
+__all__ = ["buildout_app"]
