@@ -1,5 +1,6 @@
 """``mirrorneuron buildout …``: one module per command family, each adding its commands to ``buildout_app``."""
 
+from mirrorneuron.cli_buildout import splice as _splice  # noqa: F401  # buildout splice
 from mirrorneuron.cli_buildout.app import buildout_app
 
 __all__ = ["buildout_app"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 
-from mirrorneuron.game import Contributions, ImageExample, Level, Round, TextExample
+from mirrorneuron.game import Contributions, Example, ImageExample, Level, Round, TextExample
 
 Features = dict[str, float]
 N_BUCKETS = 128
@@ -26,7 +26,11 @@ def token_bucket(back: int, token: str, n_buckets: int = N_BUCKETS) -> int:
 
 
 def example_features(round: Round, n_buckets: int = N_BUCKETS) -> Features:
-    ex = round.example
+    return input_features(round.example, n_buckets)
+
+
+def input_features(ex: Example, n_buckets: int = N_BUCKETS) -> Features:
+    """The level-0/1 features of an example alone (also used to run a fitted ridge on any input)."""
     out: Features = {}
     if isinstance(ex, TextExample):
         for back in range(min(CONTEXT, ex.target) + 1):
