@@ -2,9 +2,10 @@
 
 - ``zero``: the unit is 0 everywhere (the same as zero ablation: recovers exactly 0 under zero ablation);
 - ``mean``: the unit's mean over the harvest (recovers exactly 0 under mean ablation);
-- ``ridge``: the ridge bot (:mod:`mirrorneuron.players.ridge`) fitted on what a level-1 player sees — the
-  unit's reference examples with their values, around the training-split mean — then run on any input with
-  the level-1 features (target token and the two before it, or the pixels);
+- ``ridge``: the ridge bot (:mod:`mirrorneuron.players.ridge`) fitted on what a level-1 player has seen after
+  one game — the unit's reference examples and the game's rounds with their revealed values, around the
+  training-split mean — then run on any input with the level-1 features (target token and the two before
+  it, or the pixels);
 - ``sae``: the unit's value after an SAE saved for its site encodes and decodes the site's activations.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mirrorneuron.buildout.splice import Ablation, Predictor, Splicer, SpliceUnit
+from mirrorneuron.buildout.splice import Ablation, Predictor, Splicer, SpliceUnit, positions
 from mirrorneuron.game import ImageExample, TextExample, draw_examples
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.models.adapter import TorchAdapter
@@ -28,15 +29,12 @@ from mirrorneuron.units.saved import sae_dirs
 
 BASELINES = ("zero", "mean", "ridge", "sae")
 RIDGE_ALPHA = 0.1  # the ridge bot's default
-
-
-def _positions(adapter: TorchAdapter, unit: SpliceUnit, inputs: np.ndarray) -> int:
-    return int(inputs.shape[1]) if adapter.sites[unit.site].positional else 1
+RIDGE_ROUNDS = 50  # one game's worth of revealed rounds
 
 
 def constant_predictor(adapter: TorchAdapter, unit: SpliceUnit, value: float) -> Predictor:
     def predict(inputs: np.ndarray) -> np.ndarray:
-        return np.full((len(inputs), _positions(adapter, unit, inputs)), value, dtype=np.float32)
+        return np.full((len(inputs), positions(adapter, unit.site, inputs)), value, dtype=np.float32)
 
     return predict
 
@@ -46,11 +44,18 @@ def unit_mean(harvest: Harvest, unit: SpliceUnit) -> float:
     return float(harvest.stats(unit.site)["mean"][unit.index])
 
 
-def ridge_predictor(adapter: TorchAdapter, harvest: Harvest, unit: SpliceUnit, alpha: float = RIDGE_ALPHA) -> Predictor:
-    """The ridge bot trained on the unit's level-1 references (the ones a player of its rounds sees)."""
+def ridge_predictor(
+    adapter: TorchAdapter, harvest: Harvest, unit: SpliceUnit, rounds: int = RIDGE_ROUNDS, alpha: float = RIDGE_ALPHA
+) -> Predictor:
+    """The ridge bot as it stands after one level-1 game of ``rounds`` rounds: fitted on the unit's reference
+    examples and the ``rounds`` examples that game asks (each revealed after its guess), around the
+    training-split mean — exactly what a level-1 player of that game has seen."""
     ctx = unit_context(adapter, harvest, UnitRef(adapter.name, unit.site, "neuron", unit.index))
-    seen = draw_examples(ctx, 0)
-    refs = list(seen.references.indices)
+    try:
+        seen = draw_examples(ctx, rounds)
+    except ValueError:  # a harvest too small for a whole game: the references alone
+        seen = draw_examples(ctx, 0)
+    refs = list(seen.references.indices) + [d.index for d in seen.draws]
     base = seen.stats.mean
     model = fit(
         [{BIAS: 1.0, **input_features(ctx.example(i))} for i in refs],
@@ -66,7 +71,7 @@ def ridge_predictor(adapter: TorchAdapter, harvest: Harvest, unit: SpliceUnit, a
         return {BIAS: 1.0, **input_features(TextExample(tuple(vocab[x[lo : p + 1]]), p - lo))}
 
     def predict(inputs: np.ndarray) -> np.ndarray:
-        n_pos = _positions(adapter, unit, inputs)
+        n_pos = positions(adapter, unit.site, inputs)
         out = np.empty((len(inputs), n_pos), dtype=np.float32)
         for w, x in enumerate(inputs):
             for p in range(n_pos):

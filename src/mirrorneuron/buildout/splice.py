@@ -119,7 +119,12 @@ def fraction_recovered(clean: float, ablated: float, spliced: float, what: str =
     gap = ablated - clean
     if not np.isfinite(gap) or abs(gap) <= RELATIVE_EPS * max(1.0, abs(clean)):
         return Fraction(None, f"ablating these units does not change the {what} ({clean:.6g} → {ablated:.6g})")
-    return Fraction(float((ablated - spliced) / gap))
+    return Fraction(float((ablated - spliced) / gap) + 0.0)  # + 0.0: no "-0.0" when spliced = ablated
+
+
+def positions(adapter: TorchAdapter, site: str, inputs: np.ndarray) -> int:
+    """How many positions ``site`` has per input (tokens of a window; 1 for an image)."""
+    return int(adapter.run(adapter.to_tensor(inputs[:1]), [site])[site].shape[1])
 
 
 def _patches(values: Mapping[SpliceUnit, torch.Tensor]) -> dict[str, Patch]:
@@ -147,8 +152,9 @@ class Splicer:
             raise UserError("batch size must be at least 1")
         self.adapter, self.task, self.batch_size = adapter, task, batch_size
         self._clean_outputs: list[torch.Tensor] = []
+        self._n_positions: dict[str, int] = {}
         self.clean = self.measure({})
-        self._ablated: dict[tuple[tuple[SpliceUnit, ...], Ablation], dict[str, float]] = {}
+        self._ablated: dict[tuple[tuple[SpliceUnit, ...], Ablation, tuple[float, ...]], dict[str, float]] = {}
 
     def _batches(self) -> Iterator[tuple[int, int]]:
         n = len(self.task.inputs)
@@ -156,7 +162,9 @@ class Splicer:
             yield lo, min(lo + self.batch_size, n)
 
     def _positions(self, unit: SpliceUnit) -> int:
-        return int(self.task.inputs.shape[1]) if self.adapter.sites[unit.site].positional else 1
+        if unit.site not in self._n_positions:
+            self._n_positions[unit.site] = positions(self.adapter, unit.site, self.task.inputs)
+        return self._n_positions[unit.site]
 
     def check(self, unit: SpliceUnit) -> None:
         width = self.adapter.width(unit.site)  # unknown site → UserError
@@ -235,7 +243,8 @@ class Splicer:
     def ablated(
         self, units: Sequence[SpliceUnit], ablation: Ablation = "zero", means: Mapping[SpliceUnit, float] | None = None
     ) -> dict[str, float]:
-        key = (tuple(sorted(units)), ablation)
+        fills = tuple(float(means[u]) for u in sorted(units)) if ablation == "mean" and means else ()
+        key = (tuple(sorted(units)), ablation, fills)
         if key not in self._ablated:
             self._ablated[key] = self.measure(self.ablation_values(units, ablation, means))
         return self._ablated[key]

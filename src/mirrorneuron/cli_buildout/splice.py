@@ -27,12 +27,20 @@ def _parse_unit(text: str, model: str) -> tuple[UnitRef, str]:
     return UnitRef.parse(unit, model), spec.strip()
 
 
-def _rule_predictor(adapter: Any, ref: UnitRef, path: Path) -> Any:
-    """The predictor of a rule file (the rule language and its evaluator live in ``buildout.rules`` / ``imitate``)."""
+def _read_rule(spec: str) -> str:
+    path = Path(spec)
+    if not path.is_file():
+        raise UserError(f"bad replacement {spec!r}: use {SPECS} (no such rule file)")
     try:
-        source = path.read_text()
+        return path.read_text(encoding="utf-8")
     except OSError as e:
         raise UserError(f"cannot read rule file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"rule file {path} is not UTF-8 text") from None
+
+
+def _rule_predictor(adapter: Any, ref: UnitRef, source: str, path: str) -> Any:
+    """The predictor of a rule (the rule language and its evaluator live in ``buildout.rules`` / ``imitate``)."""
     try:
         rules = importlib.import_module("mirrorneuron.buildout.rules")
         imitate = importlib.import_module("mirrorneuron.buildout.imitate")
@@ -58,6 +66,7 @@ def splice_cmd(
     ] = None,
     windows: Annotated[int, typer.Option(help="inputs in the held-out slice")] = 128,
     ablate: Annotated[str, typer.Option(help="ablation the fractions are measured against: zero or mean")] = "zero",
+    harvest: Annotated[Path | None, typer.Option(help="harvest folder (default: the model's default harvest)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of a table")] = False,
 ) -> None:
     """Splice the --unit replacements into MODEL at once; print loss recovered beside every baseline's."""
@@ -75,9 +84,7 @@ def splice_cmd(
     if windows < 1:
         raise UserError("--windows must be at least 1")
     parsed = [_parse_unit(u, name) for u in unit]
-    for _, spec in parsed:
-        if spec not in BASELINES and not Path(spec).is_file():
-            raise UserError(f"bad replacement {spec!r}: use {SPECS} (no such rule file)")
+    sources = {spec: _read_rule(spec) for _, spec in parsed if spec not in BASELINES}
     refs = {SpliceUnit.of(ref): (ref, spec) for ref, spec in parsed}
     if len(refs) < len(parsed):
         raise UserError("a unit is given twice")
@@ -89,13 +96,17 @@ def splice_cmd(
     with progress(transient=True) as bar:
         task_id = bar.add_task("harvest", total=None)
         h = ensure_harvest(
-            adapter, None, lambda d, t: bar.update(task_id, completed=d, total=t), [u.site for u in units]
+            adapter, harvest, lambda d, t: bar.update(task_id, completed=d, total=t), [u.site for u in units]
         )
+        if h.model != adapter.name:
+            raise UserError(f"harvest at {h.path} is of model {h.model!r}, not {adapter.name!r}")
         bar.update(task_id, description="slice + clean run", completed=0, total=None)
         task = model_task(adapter, windows, h)
         splicer = Splicer(adapter, task)
         given = {
-            u: baseline(spec, adapter, h, u) if spec in BASELINES else _rule_predictor(adapter, ref, Path(spec))
+            u: baseline(spec, adapter, h, u)
+            if spec in BASELINES
+            else _rule_predictor(adapter, ref, sources[spec], spec)
             for u, (ref, spec) in refs.items()
         }
         bases, skipped = baseline_candidates(adapter, h, units)
@@ -115,13 +126,18 @@ def splice_cmd(
     for ref_id, spec in specs.items():
         console.print(f"  given: {ref_id} = {spec}", soft_wrap=True, highlight=False)
     classifier = task.kind == "classifier"
-    cols = ["replacement", "loss clean", "loss ablated", "loss spliced", "loss recovered"]
-    table = Table(*cols, *(["acc. clean", "acc. ablated", "acc. spliced", "accuracy kept"] if classifier else []))
+    table = Table("replacement", "loss clean / ablated / spliced", "loss recovered")
+    if classifier:
+        table.add_column("accuracy clean / ablated / spliced")
+        table.add_column("accuracy kept")
     for r in rows:
-        cells = [str(r["candidate"]), *(_fmt(r[k]["loss"]) for k in ("clean", "ablated", "spliced"))]
+        cells = [str(r["candidate"]), " / ".join(_fmt(r[k]["loss"]) for k in ("clean", "ablated", "spliced"))]
         cells.append(_fmt(r["loss_recovered"]))
         if classifier:
-            cells += [_fmt(r[k]["accuracy"]) for k in ("clean", "ablated", "spliced")] + [_fmt(r["accuracy_kept"])]
+            cells += [
+                " / ".join(_fmt(r[k]["accuracy"]) for k in ("clean", "ablated", "spliced")),
+                _fmt(r["accuracy_kept"]),
+            ]
         table.add_row(*cells)
     console.print(table)
     for r in rows:
