@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mirrorneuron.buildout.slices import digits_slice, model_task
-from mirrorneuron.buildout.splice import Predictor, SpliceUnit, Splicer
+from mirrorneuron.buildout.splice import Predictor, Splicer, SpliceUnit
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
 

@@ -73,7 +73,7 @@ def test_mean_ablation_and_the_printed_table(
 def test_bad_input_is_one_line_and_exit_2(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code, out, err = run_main(["buildout", "splice", MODEL, *args], capsys, monkeypatch)
+    code, _, err = run_main(["buildout", "splice", MODEL, *args], capsys, monkeypatch)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 

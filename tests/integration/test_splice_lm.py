@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from mirrorneuron.buildout.slices import lm_slice
-from mirrorneuron.buildout.splice import SpliceUnit, Splicer, Task
+from mirrorneuron.buildout.splice import Splicer, SpliceUnit, Task
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import HarvestSpec, harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
 
 SITE = "blocks.0.mlp.post"
-WORDS = "the cat sat on a mat and then it ran home slowly while the dog barked at fish in the pond".split()
+WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "then", "it", "ran", "home", "dog", "at", "fish", "pond"]
 
 
 @pytest.fixture(scope="module")

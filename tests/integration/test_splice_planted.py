@@ -9,13 +9,21 @@ import numpy as np
 import pytest
 
 import mirrorneuron.buildout.splice as splice_mod
-from mirrorneuron.buildout.baselines import compare, constant_predictor, ridge_predictor, unit_mean
-from mirrorneuron.buildout.splice import Predictor, SpliceUnit, Splicer, Task, recovery_curve
+from mirrorneuron.buildout.baselines import (
+    baseline_candidates,
+    compare,
+    constant_predictor,
+    ridge_predictor,
+    sae_predictor,
+    unit_mean,
+)
+from mirrorneuron.buildout.splice import Predictor, Splicer, SpliceUnit, Task, recovery_curve
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import HarvestSpec, harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.planted import PLANTED, VOCAB, planted_adapter, planted_text
 from mirrorneuron.types import UserError
+from mirrorneuron.units.sae import SparseAutoencoder
 
 DET = "layers.0.post"
 SUM = "layers.1.post"
@@ -168,3 +176,19 @@ def test_baselines_in_one_table(splicer: Splicer, planted_harvest: Harvest) -> N
     assert rows["mean"]["loss_recovered"] < rows["ridge"]["loss_recovered"]  # type: ignore[operator]
     mean_rows = compare(splicer, {"mean": candidates["mean"]}, "mean", means)
     assert mean_rows[0]["loss_recovered"] == 0.0
+
+
+def test_sae_baseline_reconstructs_the_unit(splicer: Splicer, planted_harvest: Harvest) -> None:
+    """An SAE saved at the site is found and used: an identity SAE recovers all, a half-scale decoder less."""
+    a = splicer.adapter
+    names = ("zero", "mean", "ridge", "sae")
+    _, skipped = baseline_candidates(a, planted_harvest, DETECTORS, names)
+    assert "sae" in skipped  # none saved yet
+    d = len(PLANTED)
+    SparseAutoencoder("ident", "planted", DET, np.eye(d), np.zeros(d), np.eye(d), np.zeros(d)).save()
+    cands, skipped = baseline_candidates(a, planted_harvest, DETECTORS, names)
+    assert not skipped and list(cands) == list(names)
+    assert splicer.splice(cands["sae"]).loss_recovered == pytest.approx(1.0)
+    half = SparseAutoencoder("half", "planted", DET, np.eye(d), np.zeros(d), 0.5 * np.eye(d), np.zeros(d))
+    got = splicer.splice({u: sae_predictor(a, half, u) for u in DETECTORS}).loss_recovered
+    assert got is not None and 0.1 < got < 0.95
