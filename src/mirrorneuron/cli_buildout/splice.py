@@ -53,7 +53,7 @@ def _rule_predictor(adapter: Any, ref: UnitRef, source: str, path: str) -> Any:
 
 
 def _fmt(x: object) -> str:
-    return f"{x:.3f}" if isinstance(x, float) else "—"
+    return f"{x:.4f}" if isinstance(x, float) else "—"
 
 
 @buildout_app.command("splice")
