@@ -3,3 +3,4 @@
 from mirrorneuron.cli_buildout.app import buildout_app
 
 __all__ = ["buildout_app"]
+from mirrorneuron.cli_buildout import explain as explain  # buildout explain
