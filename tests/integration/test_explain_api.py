@@ -6,9 +6,10 @@ import explain_server as es
 import pytest
 import web_fixtures as fx
 from api_player import ApiPlayer
-from explain_server import ExplainServer, seed_explained_unit
+from explain_server import ExplainServer
 from fastapi import FastAPI
 
+from explain_seed import seed_explained_unit
 from mirrorneuron.game.scoring import summarize
 
 web_home, isolated_home, db_url, app = fx.web_home, fx.isolated_home, fx.db_url, fx.app

@@ -7,10 +7,11 @@ from typing import Any
 import explain_server as es
 import numpy as np
 import pytest
-from explain_server import ExplainServer, seed_explained_unit
+from explain_server import ExplainServer
 from sqlalchemy import select
 
 from cli_run import run_main
+from explain_seed import seed_explained_unit
 from mirrorneuron.game.scoring import summarize
 from mirrorneuron.gameplay.local import local_store
 from mirrorneuron.store.models import Explanation
