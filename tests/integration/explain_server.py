@@ -16,28 +16,33 @@ import pytest
 from explain_fake import HIT, MISS, filled_lines, fires
 
 _TOKENS = re.compile(r"\t|\n|[^\t\n]+")
+_MERGED = re.compile(r"\tunknown|\t|\n|[^\t\n]+")
 
 
 @dataclass
 class ExplainServer:
     url: str = ""
     logprobs: bool = True  # False: a server that ignores logprobs/echo
+    merge_tab: bool = False  # True: the tokenizer makes one token of "\tunknown" (as cl100k-style ones do)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     def prompts(self) -> list[str]:
         return [r["body"].get("prompt") or r["body"]["messages"][-1]["content"] for r in self.requests]
 
 
-def _echo(prompt: str) -> dict[str, Any]:
+def _echo(prompt: str, merge_tab: bool) -> dict[str, Any]:
     """Teacher-forced logprobs of the prompt itself: top logprobs at each "unknown" of neuron 2's block."""
-    tokens = _TOKENS.findall(prompt)
+    tokens = (_MERGED if merge_tab else _TOKENS).findall(prompt)
     offsets = [0]
     for t in tokens[:-1]:
         offsets.append(offsets[-1] + len(t))
     flags = iter(fires(prompt))
     tops: list[dict[str, float] | None] = []
     for i, t in enumerate(tokens):
-        tops.append(dict(HIT if next(flags) else MISS) if t == "unknown" and tokens[i - 1] == "\t" else None)
+        if t == "\tunknown":  # the candidates there carry the tab too
+            tops.append({"\t" + k: v for k, v in (HIT if next(flags) else MISS).items()})
+        else:
+            tops.append(dict(HIT if next(flags) else MISS) if t == "unknown" and tokens[i - 1] == "\t" else None)
     return {"tokens": tokens, "text_offset": offsets, "top_logprobs": tops}
 
 
@@ -63,7 +68,11 @@ def answer(state: ExplainServer, path: str, body: dict[str, Any]) -> dict[str, A
         return {"choices": [choice]}
     prompt = body["prompt"]
     if body.get("echo") and body.get("max_tokens") == 0:
-        return {"choices": [{"index": 0, "text": prompt, "logprobs": _echo(prompt) if state.logprobs else None}]}
+        return {
+            "choices": [
+                {"index": 0, "text": prompt, "logprobs": _echo(prompt, state.merge_tab) if state.logprobs else None}
+            ]
+        }
     reply = filled_lines(prompt) if "Explanation of neuron 2" in prompt else " the word cat.\n"
     return {"choices": [{"index": 0, "text": reply}]}
 

@@ -118,3 +118,18 @@ def test_rounds_without_feedback_are_not_scored(
     player, unit = _seed(feedback=False)  # their answers were never shown: scoring them would reveal them
     code, _, err = run_main(["buildout", "explain", unit["unit_id"], "cats", "--player", player], capsys, monkeypatch)
     assert code == 2 and "guessed on 0 text round(s)" in err
+
+
+def test_echo_logprobs_survive_a_tokenizer_that_merges_the_tab(explain_server: ExplainServer) -> None:
+    from mirrorneuron.buildout.simulate import expected_value, simulation_prompt
+    from mirrorneuron.game.context import TextExample
+    from mirrorneuron.players.simulator_backends import OpenAiBackend
+
+    p = simulation_prompt("the word cat", TextExample(("A", " cat", " b"), 1))
+    backend = OpenAiBackend.from_env()
+    plain = backend.logprobs(p.text, p.slots)
+    explain_server.merge_tab = True
+    merged = backend.logprobs(p.text, p.slots)
+    assert plain is not None and merged is not None
+    evs = [expected_value(t) for t in merged]
+    assert evs == [expected_value(t) for t in plain] and evs[1] == pytest.approx(8.8) and evs[0] == pytest.approx(0.2)

@@ -26,6 +26,7 @@ The HTTP code and the ``MIRRORNEURON_LLM_*`` settings are the LLM bot's (:mod:`m
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
@@ -111,7 +112,9 @@ class OpenAiBackend:
         if not slots:
             return []
         if self.mode == "chat":
-            choice = self._chat(prompt + FILL_IN, 8 * len(slots) + 64, logprobs=True, top_logprobs=min(TOP_LOGPROBS, 20))
+            choice = self._chat(
+                prompt + FILL_IN, 8 * len(slots) + 64, logprobs=True, top_logprobs=min(TOP_LOGPROBS, 20)
+            )
             content = (choice.get("logprobs") or {}).get("content")
             return _chat_slots(content, len(slots)) if content else None
         choice = self._post("completions", {"prompt": prompt, "max_tokens": 0, "echo": True, "logprobs": TOP_LOGPROBS})
@@ -119,8 +122,11 @@ class OpenAiBackend:
         offsets, tops = lp.get("text_offset"), lp.get("top_logprobs")
         if not offsets or not tops:
             return None
-        at = {int(o): (t or {}) for o, t in zip(offsets, tops, strict=False)}
-        return [{str(k).strip(): float(v) for k, v in at.get(o, {}).items()} for o in slots]
+        # The token over each slot: usually "unknown" itself; a tokenizer that merges the tab into it gives
+        # "\t5"-style candidates there, which the stripping below reads as "5".
+        starts = [int(o) for o in offsets]
+        at = [tops[max(0, bisect.bisect_right(starts, o) - 1)] or {} for o in slots]
+        return [{str(k).strip(): float(v) for k, v in top.items()} for top in at]
 
 
 class LocalBackend:
