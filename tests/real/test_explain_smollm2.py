@@ -45,7 +45,7 @@ def test_explain_cli_offline_on_smollm2(
 ) -> None:
     with local_store() as s:
         player = repo.ensure_player(s, None).id
-        unit = seed_explained_unit(s, player, n=6)
+        unit = seed_explained_unit(s, player, n=4)
     args = [
         "buildout",
         "explain",
@@ -65,6 +65,6 @@ def test_explain_cli_offline_on_smollm2(
         mine = next(r for r in rows if r.author == player)
         assert mine.scores is not None and mine.scores["backend"] == "local:smollm2-135m-instruct"
         sim = mine.scores["simulation"]
-        assert set(sim["by"]) == {"logprobs"} and len(sim["simulated"]) == 6
+        assert set(sim["by"]) == {"logprobs"} and len(sim["simulated"]) == 4
         assert all(0.0 <= v <= 9.0 for v in sim["simulated"]) and -1.0 <= sim["correlation"] <= 1.0
         assert any(r.author.startswith("llm:local") and r.text for r in rows)

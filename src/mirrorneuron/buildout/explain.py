@@ -26,6 +26,7 @@ SYSTEM = (
     "the stronger the match. Only the token marked with an activation was measured.\n"
 )
 TOP_EXAMPLES = 10  # the originals use the top-activating records of the unit (plus random ones elsewhere)
+MAX_TOKENS = 40  # one sentence; the first line of the reply is kept
 
 
 def explanation_prompt(examples: Sequence[TextExample], values: Sequence[float], max_activation: float) -> str:
@@ -60,7 +61,7 @@ def write_explanation(
         raise UserError("no reference examples to write an explanation from: play the unit at level 1 first")
     order = sorted(range(len(examples)), key=lambda i: -values[i])[:TOP_EXAMPLES]
     prompt = explanation_prompt([examples[i] for i in order], [values[i] for i in order], max_activation)
-    text = clean_explanation(backend.complete(prompt, 60))
+    text = clean_explanation(backend.complete(prompt, MAX_TOKENS))
     if not text:
         raise UserError(f"the explainer ({backend.name}) wrote an empty explanation; try another model")
     return text
