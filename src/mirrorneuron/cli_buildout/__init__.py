@@ -4,3 +4,4 @@ from mirrorneuron.cli_buildout import splice as _splice  # noqa: F401  # buildou
 from mirrorneuron.cli_buildout.app import buildout_app
 
 __all__ = ["buildout_app"]
+from mirrorneuron.cli_buildout import explain as explain  # buildout explain

@@ -49,6 +49,32 @@ def parse_number(text: str) -> float | None:
     return None
 
 
+def post_json(url: str, body: dict[str, Any], api_key: str, timeout: float) -> Any:
+    """POST ``body`` as JSON to an OpenAI-compatible ``url``; the decoded JSON answer. Every failure is an
+    :class:`LlmError` with one line saying what went wrong (shared by the bot and the explanation simulator)."""
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
+    timed_out = LlmError(
+        f"the LLM server at {url} did not answer within {timeout:g} s; check the server or pass a larger timeout"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as e:
+        detail = e.read()[:300].decode("utf-8", "replace")
+        raise LlmError(f"the LLM server at {url} answered HTTP {e.code}: {detail}") from None
+    except TimeoutError:
+        raise timed_out from None
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, TimeoutError):
+            raise timed_out from None
+        raise LlmError(f"cannot reach the LLM server at {url}: {e.reason}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise LlmError(f"the LLM server at {url} did not answer JSON") from None
+
+
 class LlmBot:
     """A chat model playing the game. ``failures`` counts rounds where no number came back (guessed the
     mean); ``failed_rounds`` lists their round ids."""
@@ -101,28 +127,7 @@ class LlmBot:
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": self.temperature}
         if self.max_tokens is not None:
             body["max_tokens"] = self.max_tokens
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, json.dumps(body).encode(), headers, method="POST")
-        timed_out = LlmError(
-            f"the LLM server at {self.url} did not answer within {self.timeout:g} s; "
-            "check the server or pass a larger timeout"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                payload = json.loads(response.read().decode("utf-8"))
-        except urllib.error.HTTPError as e:
-            detail = e.read()[:300].decode("utf-8", "replace")
-            raise LlmError(f"the LLM server at {self.url} answered HTTP {e.code}: {detail}") from None
-        except TimeoutError:
-            raise timed_out from None
-        except urllib.error.URLError as e:
-            if isinstance(e.reason, TimeoutError):
-                raise timed_out from None
-            raise LlmError(f"cannot reach the LLM server at {self.url}: {e.reason}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise LlmError(f"the LLM server at {self.url} did not answer JSON") from None
+        payload = post_json(self.url, body, self.api_key, self.timeout)
         try:
             content = payload["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):

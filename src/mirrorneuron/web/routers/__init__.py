@@ -6,6 +6,7 @@ from mirrorneuron.web.routers import (
     analysis,
     custom,
     daily,
+    explanations,
     games,
     health,
     home,
@@ -25,6 +26,7 @@ ROUTERS: list[APIRouter] = [
     models.router,
     games.router,
     rounds.router,
+    explanations.router,  # before units: /api/units/{unit_id:path} would swallow …/explanations
     units.router,
     custom.router,
     leaderboard.router,
