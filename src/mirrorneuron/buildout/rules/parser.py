@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mirrorneuron.buildout.rules.lexer import Tok, tokenize
 from mirrorneuron.buildout.rules import syntax as s
+from mirrorneuron.buildout.rules.lexer import Tok, tokenize
 from mirrorneuron.buildout.rules.syntax import RuleError
 from mirrorneuron.types import UnitRef, UserError
 

@@ -13,14 +13,13 @@ from mirrorneuron.types import UserError
 
 
 class RuleError(UserError):
-    """A rule that cannot be parsed or evaluated; the message says ``line L, col C`` and shows a caret."""
+    """A rule that cannot be parsed or evaluated: ``line L, col C: reason`` (``caret`` shows where)."""
 
     def __init__(self, message: str, line: int, col: int, source_line: str | None = None) -> None:
         self.line, self.col, self.reason = line, col, message
-        text = f"line {line}, col {col}: {message}"
-        if source_line is not None:
-            text += f"\n  {source_line}\n  {' ' * (col - 1)}^"
-        super().__init__(text)
+        # The message stays one line; ``caret`` is the offending line with a ^ under the column, for display.
+        self.caret = "" if source_line is None else f"  {source_line}\n  {' ' * (col - 1)}^"
+        super().__init__(f"line {line}, col {col}: {message}")
 
     @property
     def short(self) -> str:
