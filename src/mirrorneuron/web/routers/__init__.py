@@ -9,6 +9,7 @@ from mirrorneuron.web.routers import (
     games,
     health,
     home,
+    imitations,
     leaderboard,
     models,
     players,
@@ -25,6 +26,7 @@ ROUTERS: list[APIRouter] = [
     models.router,
     games.router,
     rounds.router,
+    imitations.router,  # before units: /units/{id:path} would swallow …/imitate
     units.router,
     custom.router,
     leaderboard.router,
