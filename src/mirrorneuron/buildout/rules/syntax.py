@@ -169,8 +169,8 @@ class Rule:
                 for x in n:
                     walk(x)
 
-        walk(self.terms)
-        walk(self.default)
+        lines = self.terms if self.default is None else (*self.terms, self.default)
+        walk(tuple(sorted(lines, key=lambda t: (t.line, t.col))))
         return tuple(out)
 
     def to_json(self) -> dict[str, Any]:
