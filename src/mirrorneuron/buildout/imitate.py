@@ -71,7 +71,6 @@ class _Batch:
             ref = UnitRef.parse(unit_id)
             if ref.model != self.adapter.name:
                 raise UserError(f"unit {unit_id} is of model {ref.model}, not {self.adapter.name}")
-            site = self.adapter._site(ref.site)
             if ref.site not in self._acts:
                 self._acts[ref.site] = self.adapter.activations(self.inputs, ref.site)  # [n, P, U]
             acts = self._acts[ref.site]
@@ -82,7 +81,9 @@ class _Batch:
                 value = acts[..., ref.index]
             else:
                 value = readout(acts)
-            self._true[unit_id] = np.asarray(value if site.positional else value[:, 0], dtype=np.float32)
+            if self.adapter.modality == "image":  # one value per image, whatever the site's layout
+                value = value.reshape(len(self.inputs))
+            self._true[unit_id] = np.asarray(value, dtype=np.float32)
         return self._true[unit_id]
 
 
@@ -90,8 +91,9 @@ def predictor(
     adapter: TorchAdapter, unit_id: str, rule: Rule, *, resolve: Resolve | None = None
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``f(inputs) -> values``: the rule's prediction of ``unit_id`` on a batch of model inputs (token ids
-    ``(n, T)`` or images), shaped like ``adapter.activations(inputs, site)[..., index]`` — ``(n, T)`` at a
-    positional site, ``(n,)`` otherwise — float32. ``resolve(id)``: the player's rule for another unit, or None."""
+    ``(n, T)`` or images), float32, shaped like ``adapter.activations(inputs, site)[..., index]``: ``(n, T)``
+    for text, ``(n,)`` at an image model's flat sites (MLP), ``(n, 1)`` at its per-image sites (CNN, sites
+    with ``positional=False``). ``resolve(id)``: the player's rule for another unit, or None."""
     ref = UnitRef.parse(unit_id)
     if ref.model != adapter.name:
         raise UserError(f"unit {unit_id} is of model {ref.model}, not {adapter.name}")
@@ -119,7 +121,8 @@ def predictor(
         return evaluate(r, inputs)
 
     def f(inputs: np.ndarray) -> np.ndarray:
-        return run(_Batch(adapter, inputs), ref.id, rule, (ref.id,))
+        values = run(_Batch(adapter, inputs), ref.id, rule, (ref.id,))
+        return values if positional else values[:, None]  # a per-image site reads [n, 1, U]
 
     return f
 
@@ -134,7 +137,7 @@ def predict_examples(ctx: HarvestedUnit, rule: Rule, indices: Sequence[int], res
     loc = np.array([ctx.harvest.example_location(int(i)) for i in idx], dtype=np.int64).reshape(-1, 2)
     windows, inverse = np.unique(loc[:, 0], return_inverse=True)
     values = predictor(ctx.adapter, ctx.unit_id, rule, resolve=resolve)(ctx.harvest.inputs[windows])
-    return values[inverse, loc[:, 1]] if values.ndim == 2 else values[inverse]
+    return values[inverse, loc[:, 1]] if ctx.modality == "text" else values.reshape(-1)[inverse]
 
 
 def held_out_draws(ctx: HarvestedUnit, n: int = N_HELD_OUT, plan: SamplingPlan | None = None) -> Draws:
