@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import web_fixtures as fx
+
 from cli_run import run_main
 
 web_home, isolated_home = fx.web_home, fx.isolated_home  # one home per module, harvests shared
@@ -31,7 +32,7 @@ def test_a_bad_rule_exits_2_with_line_and_column(
     cmd: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = rule_file(tmp_path, '# fine\ntoken " the" 2\n')
-    code, out, err = run_main(["buildout", *cmd, src], capsys, monkeypatch)
+    code, _, err = run_main(["buildout", *cmd, src], capsys, monkeypatch)
     assert code == 2 and "Traceback" not in err
     first, text, caret = err.strip("\n").splitlines()
     assert first == f"error: {src}: line 2, col 14: expected '->' and a value (or another quoted token), found '2'"

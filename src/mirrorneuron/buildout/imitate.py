@@ -97,7 +97,8 @@ def predictor(
     ref = UnitRef.parse(unit_id)
     if ref.model != adapter.name:
         raise UserError(f"unit {unit_id} is of model {ref.model}, not {adapter.name}")
-    positional = adapter._site(ref.site).positional
+    adapter.width(ref.site)  # an unknown site → UserError naming the model's sites
+    positional = adapter.sites[ref.site].positional
     if adapter.modality == "text" and not positional:
         raise UserError(f"unit {unit_id}: rules for text units need a per-token site")
 
@@ -128,8 +129,9 @@ def predictor(
 
 
 # --- harvested examples --------------------------------------------------------------------------
-def predict_examples(ctx: HarvestedUnit, rule: Rule, indices: Sequence[int], resolve: Resolve | None = None
-                     ) -> np.ndarray:
+def predict_examples(
+    ctx: HarvestedUnit, rule: Rule, indices: Sequence[int] | np.ndarray, resolve: Resolve | None = None
+) -> np.ndarray:
     """The rule's prediction on harvest examples ``indices`` (each evaluated on its whole window)."""
     idx = np.asarray(indices, dtype=np.int64)
     if idx.size == 0:

@@ -82,8 +82,8 @@ class _Line:
             self.take()
             rx = self.expect_kind("regex", "a /regex/")
             self.expect("->", "'->' and a value")
-            cond = s.TokenMatch(*self.where(rx), 0, str(rx.value))
-            return "terms", [s.Term(*self.where(first), cond, self.expr())]
+            match = s.TokenMatch(*self.where(rx), 0, str(rx.value))
+            return "terms", [s.Term(*self.where(first), match, self.expr())]
         if self.at("if"):
             self.take()
             cond = self.condition()
@@ -140,7 +140,7 @@ class _Line:
             if self.at("-") or self.at("+"):
                 self.take()
             n = self.expect_kind("number", "a whole number offset, e.g. tok[-2]")
-            if not float(n.value or 0).is_integer():  # type: ignore[arg-type]
+            if not float(n.value or 0).is_integer():
                 raise self.error("a token offset must be a whole number", n)
             offset = sign * int(float(n.value))  # type: ignore[arg-type]
             self.expect("]")

@@ -174,7 +174,8 @@ class Rule:
         return tuple(out)
 
     def to_json(self) -> dict[str, Any]:
-        return _dump(self)  # type: ignore[no-any-return]
+        out: dict[str, Any] = _dump(self)
+        return out
 
 
 _NODES: dict[str, type] = {
