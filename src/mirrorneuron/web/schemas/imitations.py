@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
 from pydantic import Field
 
 from mirrorneuron.buildout.rules.parser import MAX_SOURCE
@@ -44,13 +42,34 @@ class PreviewOut(Strict):
     mean_round_score: float | None
 
 
+class ScoreRowOut(Strict):
+    """One line of the comparison: who predicted (imitation, a bot, you), on which examples, the metrics."""
+
+    who: str
+    on: str  # "held-out draw" or "your rounds"
+    n: int
+    correlation: float
+    r2: float
+    abs_dev_explained: float
+    mean_round_score: float | None
+    flags: list[str]
+
+
+class ScoresOut(Strict):
+    """A version's held-out scores (``gameplay.imitations.score_table``); the first row is the imitation."""
+
+    held_out: int
+    bot_level: int
+    rows: list[ScoreRowOut]
+
+
 class ImitationOut(Strict):
     id: int
     unit_id: str
     player_id: str
     version: int
     source: str
-    scores: dict[str, Any] | None
+    scores: ScoresOut | None
     created_at: datetime
 
 

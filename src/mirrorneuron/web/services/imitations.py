@@ -17,7 +17,7 @@ from mirrorneuron.gameplay.imitations import save_and_score, stored_rule
 from mirrorneuron.store import imitations as store
 from mirrorneuron.store.models import Imitation
 from mirrorneuron.units import HarvestedUnit
-from mirrorneuron.web.schemas.imitations import ImitationOut, PreviewOut, PreviewRow
+from mirrorneuron.web.schemas.imitations import ImitationOut, PreviewOut, PreviewRow, ScoresOut
 from mirrorneuron.web.unitcache import UnitCache
 
 
@@ -73,7 +73,7 @@ def imitation_out(row: Imitation) -> ImitationOut:
         player_id=row.player_id,
         version=row.version,
         source=row.source,
-        scores=row.scores,
+        scores=None if row.scores is None else ScoresOut.model_validate(row.scores),
         created_at=row.created_at,
     )
 
