@@ -66,7 +66,7 @@ class _Batch:
             self.rule_inputs = RuleInputs(pixels=self.inputs.astype(np.float64))
 
     def true_value(self, unit_id: str) -> np.ndarray:
-        """The unit's activation, shape (n, T) at a positional site, (n,) otherwise."""
+        """The unit's activation in the rule's own shape: (n, T) for text, (n,) for images."""
         if unit_id not in self._true:
             ref = UnitRef.parse(unit_id)
             if ref.model != self.adapter.name:
@@ -92,14 +92,13 @@ def predictor(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``f(inputs) -> values``: the rule's prediction of ``unit_id`` on a batch of model inputs (token ids
     ``(n, T)`` or images), float32, shaped like ``adapter.activations(inputs, site)[..., index]``: ``(n, T)``
-    for text, ``(n,)`` at an image model's flat sites (MLP), ``(n, 1)`` at its per-image sites (CNN, sites
-    with ``positional=False``). ``resolve(id)``: the player's rule for another unit, or None."""
+    for text, ``(n, 1)`` for images (the adapter gives an image one position). ``resolve(id)``: the player's
+    rule for another unit, or None."""
     ref = UnitRef.parse(unit_id)
     if ref.model != adapter.name:
         raise UserError(f"unit {unit_id} is of model {ref.model}, not {adapter.name}")
     adapter.width(ref.site)  # an unknown site → UserError naming the model's sites
-    positional = adapter.sites[ref.site].positional
-    if adapter.modality == "text" and not positional:
+    if adapter.modality == "text" and not adapter.sites[ref.site].positional:
         raise UserError(f"unit {unit_id}: rules for text units need a per-token site")
 
     def run(batch: _Batch, uid: str, r: Rule, chain: tuple[str, ...]) -> np.ndarray:
@@ -123,7 +122,7 @@ def predictor(
 
     def f(inputs: np.ndarray) -> np.ndarray:
         values = run(_Batch(adapter, inputs), ref.id, rule, (ref.id,))
-        return values if positional else values[:, None]  # a per-image site reads [n, 1, U]
+        return values if adapter.modality == "text" else values[:, None]  # an image is one position: [n, 1, U]
 
     return f
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+
 from pydantic import Field
 
 from mirrorneuron.buildout.rules.parser import MAX_SOURCE
