@@ -88,8 +88,6 @@ class _Eval:
             if n.fn == "abs":
                 return np.abs(args[0])
             return np.minimum.reduce(args) if n.fn == "min" else np.maximum.reduce(args)
-        if isinstance(n, s.Cond):
-            return self.cond(n.cond).astype(np.float64)
         raise TypeError(f"not an expression: {n!r}")
 
     def _lookup(self, n: s.UnitValue | s.ImitationValue) -> np.ndarray:

@@ -21,11 +21,6 @@ class RuleError(UserError):
         self.caret = "" if source_line is None else f"  {source_line}\n  {' ' * (col - 1)}^"
         super().__init__(f"line {line}, col {col}: {message}")
 
-    @property
-    def short(self) -> str:
-        """The message on one line (``line:col: reason``), for inline display."""
-        return f"{self.line}:{self.col}: {self.reason}"
-
 
 @dataclass(frozen=True)
 class Node:
@@ -86,14 +81,7 @@ class Call(Node):
     args: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
-class Cond(Node):
-    """A condition used as a number: 1 where true, 0 elsewhere (``if`` lines; ``(...)`` is not needed)."""
-
-    cond: Condition
-
-
-Expr = Num | Pos | UnitValue | ImitationValue | Pixels | BinOp | Neg | Call | Cond
+Expr = Num | Pos | UnitValue | ImitationValue | Pixels | BinOp | Neg | Call
 
 
 # --- conditions ------------------------------------------------------------------------------------
@@ -180,7 +168,7 @@ class Rule:
 
 _NODES: dict[str, type] = {
     c.__name__: c
-    for c in (Num, Pos, UnitValue, ImitationValue, Pixels, BinOp, Neg, Call, Cond, TokenIn, TokenMatch, Compare,
+    for c in (Num, Pos, UnitValue, ImitationValue, Pixels, BinOp, Neg, Call, TokenIn, TokenMatch, Compare,
               BoolOp, Not, Term, Rule)
 }
 
