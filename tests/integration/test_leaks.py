@@ -80,6 +80,8 @@ def creates() -> dict[str, Create]:
         "/studies": Create([{"config": json.dumps(study)}], form=True),
         "/api/s/{study_id}": Create(),
         "/s/{study_id}": Create(form=True),
+        "/api/units/{unit_id}/imitation/preview": Create([{"source": "pos"}]),  # rule editor (build-out)
+        "/api/units/{unit_id}/imitations": Create([{"source": "pos"}]),
     }
 
 

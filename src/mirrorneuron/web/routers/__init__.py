@@ -10,6 +10,7 @@ from mirrorneuron.web.routers import (
     games,
     health,
     home,
+    imitations,
     leaderboard,
     models,
     players,
@@ -26,7 +27,9 @@ ROUTERS: list[APIRouter] = [
     models.router,
     games.router,
     rounds.router,
-    explanations.router,  # before units: /api/units/{unit_id:path} would swallow …/explanations
+    # before units: /units/{unit_id:path} and /api/units/{unit_id:path} would swallow these sub-paths
+    explanations.router,
+    imitations.router,
     units.router,
     custom.router,
     leaderboard.router,
