@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -89,40 +87,19 @@ def test_an_unreadable_rule_file_is_one_line(
     assert code == 2 and len(err.strip().splitlines()) == 1
 
 
-@pytest.fixture
-def stand_in_rules(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand-ins for the rule language (``buildout.rules.parse_rule``) and ``buildout.imitate.predictor`` (built
-    separately): a rule ``true`` predicts the unit's true activation, anything else is a parse error."""
-    import mirrorneuron.buildout.rules as rules
-
-    def parse_rule(source: str) -> str:
-        if source.strip() != "true":
-            raise ValueError("line 1, column 1: unknown rule")
-        return source.strip()
-
-    def predictor(adapter, unit_id, rule, resolve=None):  # type: ignore[no-untyped-def]
-        site, index = unit_id.split("/")[1], int(unit_id.split("/")[-1])
-        return lambda x: adapter.activations(x, site)[..., index]
-
-    monkeypatch.setattr(rules, "parse_rule", parse_rule, raising=False)
-    monkeypatch.setitem(sys.modules, "mirrorneuron.buildout.imitate", types.SimpleNamespace(predictor=predictor))
-
-
 def test_a_rule_file_is_spliced_through_the_rule_language(
-    stand_in_rules: None,
     harvest_dir: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rule = tmp_path / "rule.txt"
-    rule.write_text("true\n")
-    units = [arg for i in range(0, 64, 2) for arg in ("-u", f"layers.0.post/{i}={rule}")]  # half the layer
-    args = ["buildout", "splice", MODEL, *units, "--windows", "60", "--json", "--harvest", harvest_dir]
-    code, out, err = run_main(args, capsys, monkeypatch)
+    rule.write_text("pixels[2:6, 2:6] * 0.5\n")
+    args = ["buildout", "splice", MODEL, "-u", f"layers.0.post/3={rule}", "--windows", "60", "--json"]
+    code, out, err = run_main([*args, "--harvest", harvest_dir], capsys, monkeypatch)
     assert code == 0, err
     given = json.loads(out)["rows"][0]
-    assert given["candidate"] == "given" and given["loss_recovered"] == pytest.approx(1.0)
-    rule.write_text("nonsense\n")
-    code, _, err = run_main(args, capsys, monkeypatch)
-    assert code == 2 and f"{rule}: line 1, column 1: unknown rule" in err and len(err.strip().splitlines()) == 1
+    assert given["candidate"] == "given" and isinstance(given["loss_recovered"], float)
+    rule.write_text("pixels[2:6, 2:6] *\n")
+    code, _, err = run_main([*args, "--harvest", harvest_dir], capsys, monkeypatch)
+    assert code == 2 and f"{rule}: line 1, col" in err and len(err.strip().splitlines()) == 1

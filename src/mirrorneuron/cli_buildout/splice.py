@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -40,15 +39,13 @@ def _read_rule(spec: str) -> str:
 
 
 def _rule_predictor(adapter: Any, ref: UnitRef, source: str, path: str) -> Any:
-    """The predictor of a rule (the rule language and its evaluator live in ``buildout.rules`` / ``imitate``)."""
+    """The predictor of a rule file (the rule language: docs/imitations.md)."""
+    from mirrorneuron.buildout.imitate import predictor
+    from mirrorneuron.buildout.rules import RuleError, parse_rule
+
     try:
-        rules = importlib.import_module("mirrorneuron.buildout.rules")
-        imitate = importlib.import_module("mirrorneuron.buildout.imitate")
-    except ImportError:
-        raise UserError("rule files need the imitation rule language, which this build lacks") from None
-    try:
-        return imitate.predictor(adapter, ref.id, rules.parse_rule(source))
-    except ValueError as e:  # a rule error names the line and column
+        return predictor(adapter, ref.id, parse_rule(source))
+    except RuleError as e:  # names the line and column
         raise UserError(f"{path}: {e}") from None
 
 
