@@ -124,7 +124,9 @@ def find_modules(graph: UnitGraph, k: int | None = None, k_range: Iterable[int] 
     if not candidates or any(c < 2 or c >= n for c in candidates):
         raise UserError(f"the number of modules must be between 2 and {n - 1} (the graph has {n} units)")
     g = _nx_graph(graph.affinity)
-    scored = [(modularity(g, labels), labels) for labels in (spectral_labels(graph.affinity, c, seed) for c in candidates)]
+    scored = [
+        (modularity(g, labels), labels) for labels in (spectral_labels(graph.affinity, c, seed) for c in candidates)
+    ]
     q, labels = max(scored, key=lambda t: t[0])  # ties: the smaller k (max keeps the first)
     a = graph.affinity
     modules = []
@@ -166,7 +168,14 @@ def plot_modules(modules: ModuleSet, path: Path | str) -> Path:
     cmap = plt.get_cmap("tab10" if len(modules.modules) <= 10 else "tab20")
     for m in modules.modules:
         pts = xy[m.nodes]
-        ax.scatter(pts[:, 0], pts[:, 1], s=12, color=cmap(m.index % cmap.N), label=f"module {m.index} ({len(m.units)})", zorder=2)
+        ax.scatter(
+            pts[:, 0],
+            pts[:, 1],
+            s=12,
+            color=cmap(m.index % cmap.N),
+            label=f"module {m.index} ({len(m.units)})",
+            zorder=2,
+        )
     ax.set_xticks(range(len(g.sites)), g.sites)
     ax.set_yticks([])
     ax.set_xlim(-0.5, len(g.sites) - 0.5)

@@ -62,7 +62,9 @@ class ZooConfig(BaseModel):
         if self.task == "textcls" and len(self.classes) < 2:
             raise ValueError("task 'textcls' needs a corpus mixture to tell apart, e.g. corpus: austen+kjv")
         if self.connection_cost > 0 and self.vision is not None and self.vision.arch != "mlp":
-            raise ValueError("connection_cost applies to MLP layers: the transformer's MLPs or the digits MLP, not a CNN")
+            raise ValueError(
+                "connection_cost applies to MLP layers: the transformer's MLPs or the digits MLP, not a CNN"
+            )
         return self
 
     @property
