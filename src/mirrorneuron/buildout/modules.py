@@ -8,7 +8,7 @@ found nothing scores about that; a real module structure scores well above it).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,16 +117,26 @@ def spectral_labels(affinity: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return np.array([order[c] for c in raw.tolist()], dtype=np.int64)
 
 
-def find_modules(graph: UnitGraph, k: int | None = None, k_range: Iterable[int] = K_RANGE, seed: int = 0) -> ModuleSet:
-    """Group ``graph``'s units into ``k`` modules (or the best-Q ``k`` of ``k_range``)."""
+def find_modules(
+    graph: UnitGraph,
+    k: int | None = None,
+    k_range: Iterable[int] = K_RANGE,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> ModuleSet:
+    """Group ``graph``'s units into ``k`` modules (or the best-Q ``k`` of ``k_range``); ``progress(done, total)``
+    after each clustering tried."""
     n = len(graph.nodes)
     candidates = [k] if k is not None else [c for c in k_range if 2 <= c < n]
     if not candidates or any(c < 2 or c >= n for c in candidates):
         raise UserError(f"the number of modules must be between 2 and {n - 1} (the graph has {n} units)")
     g = _nx_graph(graph.affinity)
-    scored = [
-        (modularity(g, labels), labels) for labels in (spectral_labels(graph.affinity, c, seed) for c in candidates)
-    ]
+    scored = []
+    for done, c in enumerate(candidates, 1):
+        labels = spectral_labels(graph.affinity, c, seed)
+        scored.append((modularity(g, labels), labels))
+        if progress:
+            progress(done, len(candidates))
     q, labels = max(scored, key=lambda t: t[0])  # ties: the smaller k (max keeps the first)
     a = graph.affinity
     modules = []
