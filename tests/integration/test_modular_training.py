@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from cli_run import run_main
 from mirrorneuron.buildout.graph import model_graph
 from mirrorneuron.buildout.modules import find_modules
 from mirrorneuron.models.train import train
 from mirrorneuron.models.zoo import REGISTRY
-from cli_run import run_main
 
 STEPS, COST = 300, 0.003
 
