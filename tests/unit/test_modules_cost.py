@@ -27,7 +27,7 @@ def test_cost_is_weight_times_length_summed_over_the_mlp_layers() -> None:
     torch.manual_seed(0)
     net = DigitsMLP(VisionConfig(width=3, n_layers=2, image_size=2, n_classes=2))
     weights = [net.layers[0]["linear"].weight, net.layers[1]["linear"].weight, net.head.weight]
-    assert float(_ConnectionCost(net)()) == pytest.approx(sum(_by_hand(w) for w in weights), rel=1e-6)
+    assert float(_ConnectionCost(net)().detach()) == pytest.approx(sum(_by_hand(w) for w in weights), rel=1e-6)
 
 
 def test_long_connections_cost_more_than_short_ones() -> None:

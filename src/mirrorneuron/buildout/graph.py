@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -63,17 +64,18 @@ def site_weights(model: nn.Module, lower: str, upper: str) -> np.ndarray | None:
                 return mlp_virtual_weights(model, lo).numpy()
         elif isinstance(model, DigitsMLP) and lower.endswith(".post") and upper.endswith(".post"):
             if lo is not None and up == lo + 1 and lower.startswith("layers.") and upper.startswith("layers."):
-                return model.layers[up]["linear"].weight.numpy()
+                return cast(nn.Linear, cast(nn.ModuleDict, model.layers[up])["linear"]).weight.numpy()
         elif isinstance(model, DigitsCNN):
             side = model.cfg.image_size
             if (lower, upper) == ("conv.0.post", "conv.1.post"):
-                return np.asarray(conv_view(model.conv[1]["conv"], side, side).weight)
+                conv = cast(nn.Conv2d, cast(nn.ModuleDict, model.conv[1])["conv"])
+                return np.asarray(conv_view(conv, side, side).weight)
             if (lower, upper) == ("conv.1.post", "fc.post"):
                 half = side // 2
                 k = np.arange(model.cfg.channels * side * side)  # conv.1 unit = channel × pixel, channel-major
                 ch, y, x = k // side**2, k % side**2 // side, k % side
                 pooled = ch * half**2 + (y // 2) * half + x // 2  # the max-pool cell each unit can win
-                return model.fc["linear"].weight.numpy()[:, pooled]
+                return cast(nn.Linear, model.fc["linear"]).weight.numpy()[:, pooled]
     return None
 
 

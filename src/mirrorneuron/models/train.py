@@ -22,7 +22,7 @@ from mirrorneuron.corpus import digits_split, load_corpus, load_digits
 from mirrorneuron.models.sites import find_sites
 from mirrorneuron.models.textcls import class_streams, textcls_metrics
 from mirrorneuron.models.tokenizer import encode_corpus, train_tokenizer
-from mirrorneuron.models.transformer import TextClassifier, TinyTransformer, n_params, unigram_loss
+from mirrorneuron.models.transformer import MLP, TextClassifier, TinyTransformer, n_params, unigram_loss
 from mirrorneuron.models.vision import DigitsMLP
 from mirrorneuron.models.zoo import ZooConfig
 
@@ -71,13 +71,14 @@ class _ConnectionCost:
     BIAS = 0.1  # a connection's length floor (BIMT's layer-to-layer distance), so short weights still cost
 
     def __init__(self, model: nn.Module) -> None:
+        weights: list[torch.Tensor]
         if isinstance(model, TinyTransformer):
-            weights = [w for b in model.blocks for w in (b.mlp.W_in.weight, b.mlp.W_out.weight)]
-        elif isinstance(model, DigitsMLP):
-            weights = [layer["linear"].weight for layer in model.layers] + [model.head.weight]
+            weights = [w for m in model.modules() if isinstance(m, MLP) for w in (m.W_in.weight, m.W_out.weight)]
+        elif isinstance(model, DigitsMLP):  # its linear layers in order: the hidden layers, then the head
+            weights = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
         else:
             raise ValueError(f"connection_cost needs MLP layers; {type(model).__name__} has none")
-        self.terms = [(w, self.distances(*w.shape)) for w in weights]
+        self.terms = [(w, self.distances(w.shape[0], w.shape[1])) for w in weights]
 
     @classmethod
     def distances(cls, n_out: int, n_in: int) -> torch.Tensor:
@@ -85,7 +86,7 @@ class _ConnectionCost:
         return (torch.linspace(0, 1, n_out)[:, None] - torch.linspace(0, 1, n_in)[None, :]).abs() + cls.BIAS
 
     def __call__(self) -> torch.Tensor:
-        return sum((w.abs() * d).sum() for w, d in self.terms)  # type: ignore[return-value]
+        return torch.stack([(w.abs() * d).sum() for w, d in self.terms]).sum()
 
 
 def _fit(
