@@ -17,7 +17,7 @@ def _by_hand(w: torch.Tensor) -> float:
     n_out, n_in = w.shape
     pos = lambda i, n: i / (n - 1)  # noqa: E731  evenly spaced on [0, 1]
     return sum(
-        abs(float(w[i, j])) * (abs(pos(i, n_out) - pos(j, n_in)) + _ConnectionCost.BIAS)
+        abs(float(w[i, j].detach())) * (abs(pos(i, n_out) - pos(j, n_in)) + _ConnectionCost.BIAS)
         for i in range(n_out)
         for j in range(n_in)
     )
