@@ -40,7 +40,7 @@ def test_transformer_cost_covers_every_mlp_in_and_out_weight() -> None:
     net = TinyTransformer(TransformerConfig(vocab_size=300, d_model=4, d_mlp=6, n_heads=2, n_layers=2, n_ctx=8))
     expect = sum(_by_hand(w) for b in net.blocks for w in (b.mlp.W_in.weight, b.mlp.W_out.weight))
     cost = _ConnectionCost(net)()
-    assert float(cost) == pytest.approx(expect, rel=1e-5)
+    assert float(cost.detach()) == pytest.approx(expect, rel=1e-5)
     cost.backward()  # differentiable: it trains the weights
     assert net.blocks[0].mlp.W_in.weight.grad is not None and net.embed.weight.grad is None
 
