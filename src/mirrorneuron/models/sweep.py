@@ -195,6 +195,7 @@ def attributes(config: ZooConfig, metrics: dict[str, Any]) -> dict[str, Any]:
         "d_mlp": t.d_mlp if t else v.width if v else None,
         "n_layers": t.n_layers if t else v.n_layers if v else None,
         "l1": config.l1,
+        "connection_cost": config.connection_cost,
         "weight_decay": config.weight_decay,
         "dropout": t.dropout if t else 0.0,
         "optimizer": config.optimizer,

@@ -22,7 +22,8 @@ from mirrorneuron.corpus import digits_split, load_corpus, load_digits
 from mirrorneuron.models.sites import find_sites
 from mirrorneuron.models.textcls import class_streams, textcls_metrics
 from mirrorneuron.models.tokenizer import encode_corpus, train_tokenizer
-from mirrorneuron.models.transformer import TextClassifier, TinyTransformer, n_params, unigram_loss
+from mirrorneuron.models.transformer import MLP, TextClassifier, TinyTransformer, n_params, unigram_loss
+from mirrorneuron.models.vision import DigitsMLP
 from mirrorneuron.models.zoo import ZooConfig
 
 Progress = Callable[[int, int, float], None]  # (step, total, loss)
@@ -62,6 +63,32 @@ class _L1:
         return t
 
 
+class _ConnectionCost:
+    """Brain-inspired modular training (Liu, Gan & Tegmark 2023), simplified: the neurons of each layer sit at
+    fixed, evenly spaced 1-D positions on [0, 1] and every MLP weight costs ``|W_ij| · (|pos_i − pos_j| + BIAS)``,
+    so long connections are dearer than short ones. No neuron swaps (BIMT's swap step is left out)."""
+
+    BIAS = 0.1  # a connection's length floor (BIMT's layer-to-layer distance), so short weights still cost
+
+    def __init__(self, model: nn.Module) -> None:
+        weights: list[torch.Tensor]
+        if isinstance(model, TinyTransformer):
+            weights = [w for m in model.modules() if isinstance(m, MLP) for w in (m.W_in.weight, m.W_out.weight)]
+        elif isinstance(model, DigitsMLP):  # its linear layers in order: the hidden layers, then the head
+            weights = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
+        else:
+            raise ValueError(f"connection_cost needs MLP layers; {type(model).__name__} has none")
+        self.terms = [(w, self.distances(w.shape[0], w.shape[1])) for w in weights]
+
+    @classmethod
+    def distances(cls, n_out: int, n_in: int) -> torch.Tensor:
+        """[n_out, n_in] length of each connection of a layer."""
+        return (torch.linspace(0, 1, n_out)[:, None] - torch.linspace(0, 1, n_in)[None, :]).abs() + cls.BIAS
+
+    def __call__(self) -> torch.Tensor:
+        return torch.stack([(w.abs() * d).sum() for w, d in self.terms]).sum()
+
+
 def _fit(
     cfg: ZooConfig,
     model: nn.Module,
@@ -71,6 +98,7 @@ def _fit(
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = _optimizer(cfg, model)
     l1 = _L1(model) if cfg.l1 > 0 else None
+    wiring_cost = _ConnectionCost(model) if cfg.connection_cost > 0 else None
     model.train()
     loss_ema = float("nan")
     for step in range(cfg.steps):
@@ -78,6 +106,8 @@ def _fit(
             group["lr"] = _lr_at(cfg, step)
         loss = batch_loss(gen)
         total = loss + cfg.l1 * l1.pop() if l1 else loss
+        if wiring_cost:
+            total = total + cfg.connection_cost * wiring_cost()
         opt.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

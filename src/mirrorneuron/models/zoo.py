@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
@@ -42,6 +42,8 @@ class ZooConfig(BaseModel):
     transformer: TransformerConfig | None = None
     vision: VisionConfig | None = None
     l1: float = 0.0  # L1 penalty on the hidden (neuron) activations
+    # BIMT-style wiring cost on the MLP weights (see models.train._ConnectionCost); 0 = off
+    connection_cost: float = Field(default=0.0, ge=0.0)
     weight_decay: float = 0.01
     optimizer: Literal["adamw", "sgd"] = "adamw"
     lr: float = 3e-3
@@ -59,6 +61,10 @@ class ZooConfig(BaseModel):
             raise ValueError(f"transformer.vocab_size must be at least {MIN_VOCAB} (the byte-level tokenizer's base)")
         if self.task == "textcls" and len(self.classes) < 2:
             raise ValueError("task 'textcls' needs a corpus mixture to tell apart, e.g. corpus: austen+kjv")
+        if self.connection_cost > 0 and self.vision is not None and self.vision.arch != "mlp":
+            raise ValueError(
+                "connection_cost applies to MLP layers: the transformer's MLPs or the digits MLP, not a CNN"
+            )
         return self
 
     @property

@@ -99,6 +99,13 @@ def _input_labels(adapter: TorchAdapter, model: nn.Module, site: str, linear: An
     return [f"input[{k}]" for k in range(d_in)]
 
 
+def mlp_virtual_weights(model: TinyTransformer, layer: int) -> torch.Tensor:
+    """[d_mlp, d_mlp] virtual weights from block ``layer``'s neurons to block ``layer + 1``'s through the residual
+    stream: W_in of the next block (its LayerNorm gain folded in) · W_out of this one; row = downstream unit."""
+    nxt = model.blocks[layer + 1]
+    return (nxt.mlp.W_in.weight * nxt.ln2.weight) @ model.blocks[layer].mlp.W_out.weight
+
+
 def _transformer_links(
     model: TinyTransformer, site: str, index: int, adapter: TorchAdapter
 ) -> tuple[list[Link], list[Link]]:
@@ -109,13 +116,12 @@ def _transformer_links(
     if layer == 0:
         up = [Link(f"resid[{k}]", "@input", k) for k in _top(w_in.detach(), N_UPSTREAM)]
     else:
-        virtual = (w_in @ blocks[layer - 1].mlp.W_out.weight).detach()  # [d_mlp]
+        virtual = mlp_virtual_weights(model, layer - 1)[index].detach()  # [d_mlp]
         src = f"blocks.{layer - 1}.mlp.post"
         up = [Link(f"{src}#{j}", src, j) for j in _top(virtual, N_UPSTREAM)]
     w_out = blocks[layer].mlp.W_out.weight[:, index]  # [d_model]
     if layer + 1 < len(blocks):
-        nxt = blocks[layer + 1]
-        virtual = ((nxt.mlp.W_in.weight * nxt.ln2.weight) @ w_out).detach()
+        virtual = mlp_virtual_weights(model, layer)[:, index].detach()
         dst = f"blocks.{layer + 1}.mlp.post"
         down = [Link(f"{dst}#{j}", dst, j) for j in _top(virtual, N_DOWNSTREAM)]
     else:
