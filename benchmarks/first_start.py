@@ -12,7 +12,11 @@ Measured in the same run, interleaved, ``--repeats`` times each (median reported
   model, ``harvest/bundled.py``);
 - ``without_shipped_windows_seconds``: fresh home, the shipped windows ignored (the corpus is tokenised: the
   state before issue 14);
-- ``warm_start_seconds``: the same home again (harvest present): the floor set by start-up, imports, model load.
+- ``warm_start_seconds``: the same home again (harvest present): the floor set by start-up, imports, model load;
+- ``openmp_active_seconds``: fresh home with ``OMP_WAIT_POLICY=ACTIVE`` (OpenMP's busy waiting, torch's default
+  before the CLI set ``PASSIVE``, ``cli.main``).
+
+The other runs get this process's environment without any ``OMP_WAIT_POLICY`` (the CLI's default applies).
 
 Last line: one JSON object. ``.venv/bin/python benchmarks/first_start.py [--repeats 3]``.
 """
@@ -42,10 +46,15 @@ def log(msg: str) -> None:
     print(f"[bench] {msg}", flush=True)
 
 
-def time_to_first_round(home: Path, timeout: float = 300, shipped_windows: bool = True) -> float:
+def time_to_first_round(
+    home: Path, timeout: float = 300, shipped_windows: bool = True, omp_wait_policy: str | None = None
+) -> float:
     """Seconds from spawning ``mirrorneuron play --terminal`` (home ``home``) until the first guess prompt."""
     args = ["-m", "mirrorneuron"] if shipped_windows else ["-c", NO_BUNDLE]
-    env = os.environ | {"MIRRORNEURON_HOME": str(home), "COLUMNS": "120", "TERM": "dumb"}
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env |= {"MIRRORNEURON_HOME": str(home), "COLUMNS": "120", "TERM": "dumb"}
+    if omp_wait_policy:
+        env["OMP_WAIT_POLICY"] = omp_wait_policy
     t0 = time.perf_counter()
     child = pexpect.spawn(
         sys.executable, [*args, "play", "--terminal", "--seed", "1"], env=env, encoding="utf-8", timeout=timeout
@@ -64,14 +73,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=300)
     args = ap.parse_args()
-    secs: dict[str, list[float]] = {"first": [], "no_bundle": [], "warm": []}
+    secs: dict[str, list[float]] = {"first": [], "no_bundle": [], "active": [], "warm": []}
+    fresh = ["first", "no_bundle", "active"]
     for r in range(args.repeats):
-        homes = {k: Path(tempfile.mkdtemp(prefix=f"mn-first-{k}-")) for k in ("first", "no_bundle")}
+        homes = {k: Path(tempfile.mkdtemp(prefix=f"mn-first-{k}-")) for k in fresh}
         try:
-            order = ["first", "no_bundle", "warm"] if r % 2 == 0 else ["no_bundle", "first", "warm"]
+            order = [*fresh[r % 3 :], *fresh[: r % 3]]
+            order.insert(order.index("first") + 1, "warm")  # warm: the home "first" just made, right after it
             for kind in order:
-                home = homes["first"] if kind == "warm" else homes[kind]  # warm: the home "first" just made
-                secs[kind].append(time_to_first_round(home, args.timeout, shipped_windows=kind != "no_bundle"))
+                home = homes["first"] if kind == "warm" else homes[kind]
+                policy = "ACTIVE" if kind == "active" else None
+                secs[kind].append(time_to_first_round(home, args.timeout, kind != "no_bundle", policy))
             log(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in secs.items()))
         finally:
             for h in homes.values():
@@ -85,6 +97,7 @@ def main() -> None:
                 "first_round_seconds": med["first"],
                 "without_shipped_windows_seconds": med["no_bundle"],
                 "warm_start_seconds": med["warm"],
+                "openmp_active_seconds": med["active"],
                 "goal_first_round_seconds": 5.0,
                 "runs": {k: [round(x, 2) for x in v] for k, v in secs.items()},
                 "repeats": args.repeats,

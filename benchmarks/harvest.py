@@ -5,7 +5,8 @@ count (1,024 windows = 65k tokens; ``--million``: 16,384 = 1M), everything runs 
 windows, batch 32, 2 torch threads:
 
 - ours: the real ``harvest()`` into a temporary folder (hooks, streaming stats, top-k, sample, quantiles,
-  fp16 activation shards and resumable state on disk) on both MLP neuron sites;
+  fp16 activation shards and resumable state on disk) on both MLP neuron sites; and the same with the
+  statistics in line (``overlap=False``: the harvest before they ran beside the next forward);
 - forward to site: the plain forward, no hooks, that stops after the last harvested site (the physical limit);
 - bare forward: ``model(tokens)`` in ``torch.inference_mode()`` with no hooks (incl. the unembedding), and the
   same without the unembedding; hooked forward: only the forward the harvest runs (``adapter.run``);
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -144,10 +146,12 @@ def stats_parts(adapter: TorchAdapter, batches: list[torch.Tensor], spec: Harves
     return {"stats_update": t1 - t0, "finalize_one_site": time.perf_counter() - t1}
 
 
-def our_harvest(adapter: TorchAdapter, spec: HarvestSpec, prepared: tuple[np.ndarray, str, str]) -> float:
+def our_harvest(
+    adapter: TorchAdapter, spec: HarvestSpec, prepared: tuple[np.ndarray, str, str], overlap: bool = True
+) -> float:
     with tempfile.TemporaryDirectory(prefix="mn-bench-") as tmp:
         t0 = time.perf_counter()
-        harvest(adapter, spec, Path(tmp) / "h", prepared=prepared)
+        harvest(adapter, spec, Path(tmp) / "h", prepared=prepared, overlap=overlap)
         return time.perf_counter() - t0
 
 
@@ -195,6 +199,7 @@ def bench(adapter: TorchAdapter, windows: int, args: argparse.Namespace) -> dict
 
     runs: dict[str, Callable[[], float]] = {
         "harvest": lambda: our_harvest(adapter, spec, prepared),
+        "harvest_in_line": lambda: our_harvest(adapter, spec, prepared, overlap=False),
         "bare": lambda: timed(bare_forward, model, batches),
         "forward_to_site": lambda: timed(forward_to_site, adapter, batches, SITES[-1]),
         "bare_no_unembed": lambda: timed(bare_forward_no_unembed, model, batches),
@@ -203,7 +208,9 @@ def bench(adapter: TorchAdapter, windows: int, args: argparse.Namespace) -> dict
     }
     if not args.fast:
         runs["tl_stop_at_layer"] = lambda: timed(tl_harvest, tl, batches, TL_HOOKS, spec, tl.cfg.n_layers)
+    load_before = os.getloadavg()[0]
     secs = interleave(runs, args.repeats, args.budget, log, n_tokens)
+    load_after = os.getloadavg()[0]
     parts = [stats_parts(adapter, batches, spec) for _ in range(1 if args.fast else 3)]
     breakdown = {
         "harvest": round(min(secs["harvest"]), 3),
@@ -215,6 +222,7 @@ def bench(adapter: TorchAdapter, windows: int, args: argparse.Namespace) -> dict
     tps = {k: n_tokens / min(v) for k, v in secs.items()}
     base = {"bare_forward": "bare", "forward_to_site": "forward_to_site", "transformer_lens": "tl"}
     base |= {"bare_forward_no_unembed": "bare_no_unembed", "hooked_forward": "hooked_forward"}
+    base["harvest_in_line"] = "harvest_in_line"  # > 1: the overlapped statistics are faster
     if "tl_stop_at_layer" in secs:
         base["transformer_lens_stop_at_layer"] = "tl_stop_at_layer"
     result = {
@@ -231,6 +239,8 @@ def bench(adapter: TorchAdapter, windows: int, args: argparse.Namespace) -> dict
         "bare_forward_median_over_best": round(spread, 2),
         "seconds": breakdown,
         "inputs_s": round(prep_s, 2),
+        "load_average_1min": [round(load_before, 2), round(load_after, 2)],  # before / after the timed rounds
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
     }
     log(json.dumps(result))
     return result
@@ -256,6 +266,8 @@ def main() -> None:
         **{k: v for k, v in first.items() if k.startswith("ratio_vs_")},
         "goals": {"ratio_vs_forward_to_site": 0.85, "ratio_vs_bare_forward": 0.85, "ratio_vs_transformer_lens": 3},
         "threads": torch.get_num_threads(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
         "torch": torch.__version__,
         "transformer_lens": importlib.metadata.version("transformer-lens"),
         "runs": results,

@@ -3,7 +3,8 @@
 Same tokens, same process, 2 torch threads, batch 16, repeats interleaved and the best kept:
 
 - ours: the real ``harvest()`` of the model's default neuron sites into a temporary folder (hooks, streaming
-  stats, top-k, sample, quantiles, fp16 shards); it stops after the last site's layer;
+  stats, top-k, sample, quantiles, fp16 shards); it stops after the last site's layer; and the same with the
+  statistics in line (``overlap=False``, as before issue 14's overlap);
 - bare forward: the whole model on the same windows in ``torch.inference_mode()`` (for SmolLM2 the logits
   too; for MiniLM the last hidden state), through the adapter's wrapper (special tokens added as in harvest);
 - hooked forward: only the forward our harvest runs (read the sites, stop early);
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -36,7 +38,7 @@ from mirrorneuron.harvest.run import HarvestSpec, default_sites, harvest, load_i
 from mirrorneuron.models.loader import zoo_adapter
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harvest_common import forward_to_site_one_hook, interleave, last_site, ratios, tl_harvest
+from harvest_common import forward_to_site_one_hook, interleave, last_site, ratios, timed, tl_harvest
 
 MODELS = ("smollm2-135m", "minilm-l6")
 
@@ -59,9 +61,9 @@ def bench_real(
     n_tokens = sum(b.numel() for b in batches)
     log(f"{model_name}: loaded in {load_s:.1f} s; {len(prepared[0])} windows, {n_tokens} tokens; sites {sites}")
 
-    def ours() -> None:
+    def ours(overlap: bool = True) -> None:
         with tempfile.TemporaryDirectory(prefix="mn-bench-real-") as tmp:
-            harvest(adapter, spec, Path(tmp) / "h", prepared=prepared)
+            harvest(adapter, spec, Path(tmp) / "h", prepared=prepared, overlap=overlap)
 
     def bare() -> None:
         with torch.inference_mode():
@@ -74,20 +76,24 @@ def bench_real(
 
     stop_at = last_site(adapter, sites)
     runs: dict[str, Callable[[], float]] = {
-        "harvest": lambda: _timed(ours),
-        "bare": lambda: _timed(bare),
-        "hooked_forward": lambda: _timed(hooked),
-        "forward_to_site": lambda: _timed(lambda: forward_to_site_one_hook(adapter, batches, stop_at)),
+        "harvest": lambda: timed(ours),
+        "harvest_in_line": lambda: timed(ours, False),
+        "bare": lambda: timed(bare),
+        "hooked_forward": lambda: timed(hooked),
+        "forward_to_site": lambda: timed(forward_to_site_one_hook, adapter, batches, stop_at),
     }
     if with_tl:
         tl_wrapper = zoo_adapter(f"{model_name}-tl").module
         hooks = [s.replace("mlp.post", "mlp.hook_post") for s in sites]
-        runs["tl"] = lambda: _timed(lambda: tl_harvest(tl_wrapper.tl, batches, hooks, spec, None, tl_wrapper.prefix))
+        runs["tl"] = lambda: timed(tl_harvest, tl_wrapper.tl, batches, hooks, spec, None, tl_wrapper.prefix)
     with torch.inference_mode():
         adapter.module(batches[0])  # warm-up
+    load_before = os.getloadavg()[0]
     secs = interleave(runs, repeats, 0, log, n_tokens)
+    load_after = os.getloadavg()[0]
     tps = {k: n_tokens / min(v) for k, v in secs.items()}
     base = {"bare_forward": "bare", "forward_to_site": "forward_to_site", "hooked_forward": "hooked_forward"}
+    base["harvest_in_line"] = "harvest_in_line"  # > 1: the overlapped statistics are faster
     if with_tl:
         base["transformer_lens"] = "tl"
     return {
@@ -102,13 +108,9 @@ def bench_real(
         "tokens_per_s": round(tps["harvest"]),
         **ratios(secs, "harvest", base),
         "tokens_per_s_best": {k: round(v) for k, v in tps.items()},
+        "load_average_1min": [round(load_before, 2), round(load_after, 2)],  # before / after the timed rounds
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
     }
-
-
-def _timed(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -122,7 +124,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     results = [bench_real(m, args.windows, args.repeats, with_tl=args.tl and m.startswith("smollm2")) for m in names]
-    print(json.dumps({"bench": "harvest_real", "torch": torch.__version__, "models": results}))
+    load = round(os.getloadavg()[0], 2)
+    print(json.dumps({"bench": "harvest_real", "torch": torch.__version__, "load_average_1min": load, "models": results}))
 
 
 if __name__ == "__main__":

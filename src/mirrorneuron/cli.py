@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -318,6 +319,9 @@ def bots_run(
 
 def main() -> None:
     """Entry point: user errors and bad arguments are one line on stderr and exit code 2, never a traceback."""
+    # OpenMP's busy-waiting threads made torch 2-10x slower on a shared machine (docs/benchmarks.md, issue 14);
+    # it reads this once, when torch loads, and no command imports torch before this line.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     err = Console(stderr=True)
     try:
         code = app(standalone_mode=False)  # returns the code of a typer.Exit (130 after Ctrl-C), else None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +86,34 @@ def test_first_play_reaches_the_first_round_with_the_shipped_windows(isolated_ho
     shipped = load_file(str(bundled.bundle_path("tiny-gelu")))["inputs"]
     assert np.array_equal(load_file(str(made / "inputs.safetensors"))["inputs"], shipped)
     shutil.rmtree(made)
+
+
+POLICY_AT_TORCH_IMPORT = """
+import os, sys
+seen = []
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" and not seen:
+            seen.append(os.environ.get("OMP_WAIT_POLICY", "unset"))
+sys.meta_path.insert(0, Spy())
+{pre}
+from mirrorneuron.cli import main
+sys.argv = ["mirrorneuron", "zoo", "list"]
+main()
+print("policy at torch import:", seen[0] if seen else "torch never imported")
+"""
+
+
+def _policy_when_torch_loads(pre: str = "", **env: str) -> str:
+    """What ``OMP_WAIT_POLICY`` was when ``mirrorneuron zoo list`` (a command that loads torch) imported torch."""
+    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = POLICY_AT_TORCH_IMPORT.format(pre=pre)
+    out = subprocess.run([sys.executable, "-c", code], env=base | env, capture_output=True, text=True, check=True)
+    return out.stdout.rsplit("policy at torch import:", 1)[1].strip()
+
+
+def test_the_cli_makes_openmp_wait_passively_before_torch_loads(isolated_home: Path) -> None:
+    assert _policy_when_torch_loads() == "PASSIVE"
+    assert _policy_when_torch_loads(OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"  # a user's own setting wins
+    # the guard sees a module that imports torch before main() runs (the setting would come too late)
+    assert _policy_when_torch_loads(pre="import torch") == "unset"

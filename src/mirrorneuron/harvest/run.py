@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import mirrorneuron
 from mirrorneuron.corpus import Corpus, load_corpus, load_digits
 from mirrorneuron.harvest.bundled import bundled_inputs
 from mirrorneuron.harvest.cache import FORMAT_VERSION, Harvest, atomic_save, atomic_write_json, shard_path
+from mirrorneuron.harvest.overlap import StatsPipeline
 from mirrorneuron.harvest.stats import SiteAccumulator
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.tokenizer import encode_corpus, to_windows
@@ -49,22 +50,6 @@ class HarvestSpec:
     sample_size: int = 16384
     dtype: str = "float16"
     seed: int = 0
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run the per-batch statistics on one torch thread: they are many small ops on a [tokens, units] batch,
-    and on a busy machine OpenMP's spinning second thread made them up to 10x slower (docs/benchmarks.md,
-    issue 14); the forward keeps every thread."""
-    n = torch.get_num_threads()
-    if n == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def default_sites(adapter: TorchAdapter) -> list[str]:
@@ -178,11 +163,14 @@ def harvest(
     progress: Progress | None = None,
     force: bool = False,
     prepared: tuple[np.ndarray, str, str] | None = None,
+    overlap: bool = True,
 ) -> Harvest:
     """Run (or resume) a harvest into ``out`` and return the reader for it.
 
     ``prepared`` is what ``load_inputs(adapter, spec)`` returns, for callers that already hold it (tokenising
-    the whole corpus takes about a second); by default the harvest loads the inputs itself.
+    the whole corpus takes about a second); by default the harvest loads the inputs itself. ``overlap``: each
+    batch's statistics run on a second thread during the next batch's forward (``overlap.StatsPipeline``; the
+    results are the same either way).
     """
     sites = list(spec.sites) or default_sites(adapter)
     for s in sites:
@@ -212,30 +200,35 @@ def harvest(
     t0 = state_saved = time.perf_counter()
     state_cost = 0.0  # seconds the last state write took
     computed: list[int] = []
-    for shard in range(first, n_shards):
-        lo, hi = shard * spec.shard_windows, min((shard + 1) * spec.shard_windows, total)
-        buffers = {s: torch.empty((hi - lo, positions, adapter.width(s)), dtype=dtype) for s in sites}
-        for b in range(lo, hi, spec.batch_size):
-            e = min(b + spec.batch_size, hi)
-            acts = adapter.run(adapter.to_tensor(inputs[b:e]), sites)
-            with one_torch_thread():
-                for s in sites:
-                    a = acts[s]
-                    buffers[s][b - lo : e - lo].copy_(a)
-                    accs[s].update(a.reshape(-1, a.shape[-1]), b * positions)
-            if progress:
-                progress(e, total)
-        atomic_save({s: buf.numpy() for s, buf in buffers.items()}, shard_path(out, shard))
-        computed.append(shard)
-        # The state (mostly the sample) is larger than a shard; it is saved after the first shard, then once at
-        # least STATE_EVERY times its last write time has passed: its writes stay under ~1/STATE_EVERY of the
-        # run, and a kill loses little work. None after the last shard: the stats file comes next.
-        if shard + 1 < n_shards and time.perf_counter() - state_saved >= STATE_EVERY * state_cost:
-            t_state = time.perf_counter()
-            state = {f"{s}/{k}": v.numpy() for s, acc in accs.items() for k, v in acc.state_dict().items()}
-            atomic_save(state | {"next_shard": np.asarray([shard + 1], dtype=np.int64)}, out / "state.safetensors")
-            state_saved = time.perf_counter()
-            state_cost = state_saved - t_state
+
+    def batch_stats(acts: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], b: int, lo: int) -> None:
+        for s in sites:
+            a = acts[s]
+            buffers[s][b - lo : b - lo + a.shape[0]].copy_(a)
+            accs[s].update(a.reshape(-1, a.shape[-1]), b * positions)
+
+    with StatsPipeline(threaded=overlap) as pipeline:
+        for shard in range(first, n_shards):
+            lo, hi = shard * spec.shard_windows, min((shard + 1) * spec.shard_windows, total)
+            buffers = {s: torch.empty((hi - lo, positions, adapter.width(s)), dtype=dtype) for s in sites}
+            for b in range(lo, hi, spec.batch_size):
+                e = min(b + spec.batch_size, hi)
+                acts = adapter.run(adapter.to_tensor(inputs[b:e]), sites)
+                pipeline.submit(partial(batch_stats, acts, buffers, b, lo))
+                if progress:
+                    progress(e, total)
+            pipeline.drain()  # this shard's statistics are complete before its files are written
+            atomic_save({s: buf.numpy() for s, buf in buffers.items()}, shard_path(out, shard))
+            computed.append(shard)
+            # The state (mostly the sample) is larger than a shard; it is saved after the first shard, then once at
+            # least STATE_EVERY times its last write time has passed: its writes stay under ~1/STATE_EVERY of the
+            # run, and a kill loses little work. None after the last shard: the stats file comes next.
+            if shard + 1 < n_shards and time.perf_counter() - state_saved >= STATE_EVERY * state_cost:
+                t_state = time.perf_counter()
+                state = {f"{s}/{k}": v.numpy() for s, acc in accs.items() for k, v in acc.state_dict().items()}
+                atomic_save(state | {"next_shard": np.asarray([shard + 1], dtype=np.int64)}, out / "state.safetensors")
+                state_saved = time.perf_counter()
+                state_cost = state_saved - t_state
     stats = _finalize(accs)
     atomic_save(stats, out / "stats.safetensors")
     manifest |= {
