@@ -85,6 +85,22 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def head_revision() -> str | None:
+    """The newest revision the shipped migrations define."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def migrate_if_behind(engine: Engine) -> bool:
+    """:func:`migrate` unless the schema is already at the newest revision (then one read, no upgrade and no
+    lock: what each web worker calls once ``serve`` has migrated before starting them). True if it migrated."""
+    if current_revision(engine) == head_revision():
+        return False
+    migrate(engine)
+    return True
+
+
 def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at (None before the first :func:`migrate`)."""
     from alembic.runtime.migration import MigrationContext

@@ -17,16 +17,14 @@ T = TypeVar("T")
 
 class Db:
     """``await db.read(fn, *args)`` / ``await db.write(fn, *args)`` call ``fn(session, *args)`` with a fresh
-    session; writes commit. On SQLite the calls run inline on the event loop: a local indexed read or insert
-    takes well under a millisecond, far less than a hop to the threadpool and back under load, and inline
-    writes queue in order instead of fighting over the file lock. Other databases (network round trips) run
-    in the threadpool. ``threaded`` forces the threadpool (heavy calls such as exports use it)."""
+    session in the threadpool, so a slow query or a held SQLite lock (up to its 10 s busy timeout) never
+    stalls the event loop; writes commit. On SQLite a per-process lock queues this process's writes in order
+    instead of letting them fight over the file lock (other processes wait on the busy timeout)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.factory = session_factory(engine)
-        self.inline = engine.dialect.name == "sqlite"
-        self._write_lock: threading.Lock | None = threading.Lock() if self.inline else None
+        self._write_lock: threading.Lock | None = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     def _lock(self) -> AbstractContextManager[Any]:
         return self._write_lock if self._write_lock is not None else nullcontext()
@@ -41,12 +39,9 @@ class Db:
             s.commit()
             return out
 
-    async def read(self, fn: Callable[..., T], *args: Any, threaded: bool = False) -> T:
-        if self.inline and not threaded:
-            return self.call_read(fn, *args)
+    async def read(self, fn: Callable[..., T], *args: Any, threaded: bool = True) -> T:
+        """(``threaded`` is accepted for older callers; every call runs in the threadpool.)"""
         return await run_in_threadpool(self.call_read, fn, *args)
 
-    async def write(self, fn: Callable[..., T], *args: Any, threaded: bool = False) -> T:
-        if self.inline and not threaded:
-            return self.call_write(fn, *args)
+    async def write(self, fn: Callable[..., T], *args: Any, threaded: bool = True) -> T:
         return await run_in_threadpool(self.call_write, fn, *args)
