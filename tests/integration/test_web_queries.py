@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from store_fixtures import round_dicts, seed_unit
 
 from mirrorneuron.store import repo
-
 from mirrorneuron.web import create_app
 from mirrorneuron.web.security import COOKIE
 from mirrorneuron.web.settings import WebSettings
@@ -98,3 +97,25 @@ def test_the_count_catches_an_extra_query(setup: tuple[FastAPI, TestClient, str]
     monkeypatch.setattr(app.state.mn.games, "get", lambda _key: None)
     fetch, guess = play_one(app, client, game_id)
     assert len(fetch) > ROUND_FETCH_STATEMENTS and len(guess) > GUESS_STATEMENTS
+
+
+def test_a_refused_guess_still_spends_its_token(tmp_path: Path) -> None:
+    """The token and the guess share one transaction, yet a 409 (whose rollback undoes the token) and a 403
+    spend a token as a 404 does: burst 3 → 200, 409, 403, then 429."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    app = create_app(WebSettings(database_url=url, secret_key="s", guess_rate=0.001, guess_burst=3))
+    st = app.state.mn
+    with st.db.factory() as s:
+        game = playable_game(s)
+    client = TestClient(app)
+    client.cookies.set(COOKIE, st.keys.sign(game.player_id))
+    client.headers["X-CSRF-Token"] = st.keys.csrf_token(game.player_id)
+    rnd = client.get(f"/api/games/{game.id}/round").json()["round"]
+    url_guess = f"/api/rounds/{rnd['round_id']}/guess"
+    codes = [
+        client.post(url_guess, json={"token": rnd["token"], "value": 0.1}).status_code,
+        client.post(url_guess, json={"token": rnd["token"], "value": 0.2}).status_code,
+        client.post(url_guess, json={"token": "wrong", "value": 0.3}).status_code,
+        client.post(url_guess, json={"token": rnd["token"], "value": 0.4}).status_code,
+    ]
+    assert codes == [200, 409, 403, 429]

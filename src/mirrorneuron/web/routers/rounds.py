@@ -29,11 +29,21 @@ async def guess(round_id: str, body: GuessIn, state: State, player: MaybePlayer)
         raise HTTPException(403, "no player cookie: open the game page first")
 
     def limited_submit(s: Session) -> tuple[Guess, Round] | None:
-        allowed = state.limiter.allow(s, player)
-        s.commit()  # the token is spent even when the guess is refused below (404, 403, 409)
-        return repo.submit_guess(s, player, round_id, body.token, body.value, body.seconds) if allowed else None
+        """The rate-limit token and the guess in one transaction; a refused guess (404, 403, 409, 422)
+        still spends its token."""
+        if not state.limiter.allow(s, player):
+            return None
+        try:
+            return repo.submit_guess(s, player, round_id, body.token, body.value, body.seconds)  # commits both
+        except repo.AlreadyGuessed:  # its rollback undid the token too: spend one again
+            state.limiter.allow(s, player)
+            s.commit()
+            raise
+        except (repo.StoreError, ValueError):  # refused before any write: keep the spent token
+            s.commit()
+            raise
 
-    stored = await state.db.write(limited_submit)  # one hop to the threadpool, two short transactions
+    stored = await state.db.write(limited_submit)  # one hop to the threadpool
     if stored is None:
         raise HTTPException(429, "too many guesses; slow down", headers={"Retry-After": "1"})
     g, rnd = stored
