@@ -60,6 +60,9 @@ def make_engine(url: str | None = None, **engine_kwargs: Any) -> Engine:
     engine_kwargs.setdefault("pool_pre_ping", True)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() != "sqlite":  # a web worker's 16 database threads each hold a connection
+        engine_kwargs.setdefault("pool_size", 16)
+        engine_kwargs.setdefault("max_overflow", 4)
     engine = create_engine(url, **engine_kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
