@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, literal
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from mirrorneuron.store.models import RateBucket
-
 PRUNE_EVERY = 10_000  # calls per process between deletions of buckets that are full again anyway
-
-
-def _capped(x: ColumnElement[float], cap: float) -> ColumnElement[float]:
-    return case((x > cap, literal(cap)), else_=x)
+_REFILLED = "CASE WHEN {t}.tokens + (:now - {t}.updated) * :rate > :burst THEN :burst ELSE {t}.tokens + (:now - {t}.updated) * :rate END"
+# Same SQL on SQLite and Postgres; one pre-built statement (building a Core construct per call costs more
+# than running it). The table is models.RateBucket.
+_TAKE = text(
+    "INSERT INTO rate_buckets (key, tokens, updated) VALUES (:key, :burst - 1, :now) "
+    f"ON CONFLICT (key) DO UPDATE SET tokens = {_REFILLED.format(t='rate_buckets')} - 1, updated = :now "
+    f"WHERE {_REFILLED.format(t='rate_buckets')} >= 1 "
+    "RETURNING tokens"
+)
+_PRUNE = text("DELETE FROM rate_buckets WHERE updated < :before")
 
 
 class RateLimiter:
@@ -37,18 +39,8 @@ class RateLimiter:
         if self.burst < 1.0:
             return False
         now = self.clock()
-        insert: Any = (postgresql if s.get_bind().dialect.name == "postgresql" else sqlite).insert
-        t = RateBucket.__table__.c
-        refilled = _capped(t.tokens + (literal(now) - t.updated) * self.rate, self.burst)
-        stmt = (
-            insert(RateBucket)
-            .values(key=key, tokens=self.burst - 1.0, updated=now)
-            .on_conflict_do_update(
-                index_elements=[t.key], set_={"tokens": refilled - 1.0, "updated": now}, where=refilled >= 1.0
-            )
-            .returning(t.tokens)
-        )
-        ok = s.execute(stmt).first() is not None
+        params = {"key": key, "now": now, "rate": float(self.rate), "burst": float(self.burst)}
+        ok = s.connection().execute(_TAKE, params).first() is not None
         self._calls += 1
         if self._calls % PRUNE_EVERY == 0:
             self.prune(s, now)
@@ -57,4 +49,4 @@ class RateLimiter:
     def prune(self, s: Session, now: float) -> None:
         """Forget buckets idle long enough to be full again (a missing bucket is a full one)."""
         if self.rate > 0:
-            s.execute(delete(RateBucket).where(RateBucket.updated < now - self.burst / self.rate))
+            s.connection().execute(_PRUNE, {"before": now - self.burst / self.rate})
