@@ -1,6 +1,7 @@
 """Web game throughput: the real server under 32 concurrent clients, against its bare health endpoint.
 
-One run, everything on 127.0.0.1 and in a temporary ``MIRRORNEURON_HOME`` (SQLite):
+One run, everything on 127.0.0.1 and in a temporary ``MIRRORNEURON_HOME`` (SQLite, or ``--database postgres``:
+a throwaway Postgres from the pgserver wheel):
 
 1. starts ``mirrorneuron serve`` (uvicorn) on a free port with the per-player guess rate limit raised
    (``MIRRORNEURON_GUESS_RATE`` / ``_BURST``), and waits for ``/api/health``;
@@ -10,11 +11,18 @@ One run, everything on 127.0.0.1 and in a temporary ``MIRRORNEURON_HOME`` (SQLit
    bare ``GET /api/health``; ``GET /api/games/{id}/round`` over every player's game with its cookie; and
    ``POST /api/rounds/{id}/guess`` (submit only: round ids and tokens are read from the server's database
    beforehand, each guessed once, so the number of rounds caps the phase).
+   ``--sweep 32,64,128`` repeats the round and submit phases at each connection count (``load`` in the JSON);
+   then live custom text: ``GET /api/custom`` of a text of 200 tokens on a neuron of the model, 8 connections;
 4. stops the server and counts ``database is locked`` / busy errors in its log.
+
+``--baseline-src DIR`` runs everything a second time in the same invocation against a server importing
+``mirrorneuron`` from ``DIR`` (e.g. ``git worktree add /tmp/before <commit>`` then ``/tmp/before/src``), for
+before/after figures of a change from one run (``baseline`` and ``*_vs_baseline`` in the JSON).
+``--smollm2`` also times custom text on SmolLM2-135M in-process (8 threads; needs the ``real`` extra).
 
 Also timed in-process before the server starts: ``repo.next_round`` and ``repo.submit_guess`` per call,
 each in a fresh session as the web layer calls them. The last line printed is one JSON object.
-Run with ``.venv/bin/python benchmarks/web.py [--workers 2] [--seconds 8]``.
+Run with ``.venv/bin/python benchmarks/web.py [--workers 2] [--seconds 8] [--database postgres]``.
 """
 
 from __future__ import annotations
@@ -27,7 +35,6 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -35,95 +42,26 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from web_extra import custom_in_process, json_encoders, postgres, text_of_tokens
+from web_wrk import INSTALL, log, show, wrk
 
 MODEL = "tiny-gelu"
 UNIT = f"{MODEL}/blocks.0.mlp.post/neuron/5"
 ROUNDS_PER_GAME = 100  # the most a game may have
 BUSY = re.compile(r"database is locked|database is busy|SQLITE_BUSY", re.IGNORECASE)
 
-# wrk scripts. Each wrk thread has its own Lua state; ``done`` runs in the main one and reads the threads'
-# globals. Latencies are in microseconds.
-LUA_COMMON = r"""
-threads = {}
-function setup(thread)
-  thread:set("tid", #threads)
-  table.insert(threads, thread)
-end
-function done(summary, latency, requests)
-  local ok, n5xx, ran_out = 0, 0, 0
-  for _, t in ipairs(threads) do
-    ok = ok + (t:get("ok") or 0)
-    n5xx = n5xx + (t:get("n5xx") or 0)
-    ran_out = ran_out + (t:get("ran_out") or 0)
-  end
-  local e = summary.errors
-  io.write(string.format(
-    'WRK {"requests": %d, "seconds": %.3f, "ok": %d, "n5xx": %d, "non2xx": %d, "socket_errors": %d, ' ..
-    '"ran_out": %d, "p50_ms": %.3f, "p99_ms": %.3f, "mean_ms": %.3f, "max_ms": %.3f}\n',
-    summary.requests, summary.duration / 1e6, ok, n5xx, e.status, e.connect + e.read + e.write + e.timeout, ran_out,
-    latency:percentile(50) / 1e3, latency:percentile(99) / 1e3, latency.mean / 1e3, latency.max / 1e3))
-end
-"""
-
-# A request list per thread, read from the file named by the first script argument: one line per request,
-# tab-separated method, path, cookie, CSRF token and body ("-" for none). ``cycle`` repeats the list;
-# otherwise each request is sent once and the thread stops when the list runs out (``ran_out``; wrk still
-# reports the whole duration, so the rate is then too low).
-LUA_LIST = r"""
-local reqs, next_i = {}, 1
-ok, n5xx = 0, 0
-function init(args)
-  local nthreads, i = tonumber(args[2]), 0
-  for line in io.lines(args[1]) do
-    if i % nthreads == tid then
-      local method, path, cookie, csrf, body = line:match("([^\t]+)\t([^\t]+)\t([^\t]+)\t([^\t]+)\t(.+)")
-      local headers = {["Cookie"] = "mn_player=" .. cookie}
-      if body == "-" then
-        body = nil
-      else
-        headers["Content-Type"] = "application/json"
-        headers["X-CSRF-Token"] = csrf
-      end
-      table.insert(reqs, wrk.format(method, path, headers, body))
-    end
-    i = i + 1
-  end
-  cycle = args[3] == "cycle"
-  idle = wrk.format("GET", "/api/health")
-end
-function request()
-  if next_i > #reqs then
-    if not cycle then
-      ran_out = 1
-      wrk.thread:stop()
-      return idle
-    end
-    next_i = 1
-  end
-  next_i = next_i + 1
-  return reqs[next_i - 1]
-end
-function response(status, headers, body)
-  if body == '{"status":"ok"}' then return end  -- an idle request after the list ran out
-  if status < 300 then ok = ok + 1 elseif status >= 500 then n5xx = n5xx + 1 end
-end
-"""
-
-
 def server_stack() -> str:
     """What uvicorn will run on: it picks httptools and uvloop when they are importable (same environment)."""
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     return f"uvicorn {http}+{loop}"
-
-
-def log(msg: str) -> None:
-    print(f"[bench] {msg}", flush=True)
 
 
 def free_port() -> int:
@@ -213,11 +151,15 @@ def store_per_call(folder: Path, games: int = 32, per_game: int = ROUNDS_PER_GAM
     return {"next_round_ms": statistics.median(reads) * 1e3, "submit_guess_ms": statistics.median(writes) * 1e3}
 
 
+CUSTOM_UNIT = f"{MODEL}/blocks.1.mlp.post/neuron/3"  # no benchmark game is open on it (custom text is refused then)
+CUSTOM_TOKENS, CUSTOM_CLIENTS = 200, 8
+
+
 # ------------------------------------------------------------------------------------------------ the server
 @contextmanager
-def server(home: Path, workers: int) -> Iterator[tuple[str, Path, int]]:
-    """``mirrorneuron serve`` on a free loopback port; yields (base URL, its log file, its process group);
-    always stopped."""
+def server(home: Path, workers: int, db_url: str | None, src: str | None) -> Iterator[tuple[str, Path, int]]:
+    """``mirrorneuron serve`` on a free loopback port (importing ``mirrorneuron`` from ``src`` when given);
+    yields (base URL, its log file, its process group); always stopped."""
     port = free_port()
     env = {
         **os.environ,
@@ -227,14 +169,19 @@ def server(home: Path, workers: int) -> Iterator[tuple[str, Path, int]]:
         "MIRRORNEURON_GUESS_BURST": "1000000",
     }
     env.pop("MIRRORNEURON_DATABASE_URL", None)
-    exe = Path(sys.executable).with_name("mirrorneuron")
-    cmd = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    if db_url:
+        env["MIRRORNEURON_DATABASE_URL"] = db_url
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])
+    cmd = [sys.executable, "-m", "mirrorneuron", "serve", "--host", "127.0.0.1", "--port", str(port)]
     log_path = home / "server.log"
     with open(log_path, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [*cmd, "--workers", str(workers)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"the server exited ({proc.returncode}):\n{log_path.read_text()[-2000:]}")
@@ -244,7 +191,7 @@ def server(home: Path, workers: int) -> Iterator[tuple[str, Path, int]]:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer /api/health within 60 s")
+                raise RuntimeError("the server did not answer /api/health within 180 s")
             time.sleep(0.1)
         yield base, log_path, proc.pid
     finally:
@@ -256,19 +203,6 @@ def server(home: Path, workers: int) -> Iterator[tuple[str, Path, int]]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-def server_cpu_s(pgid: int) -> float:
-    """CPU seconds used so far by the server's processes (its process group; Linux /proc, else 0)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process is gone
-            continue
-        if int(fields[2]) == pgid:  # pgrp; then utime, stime are fields 11, 12 after the name
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 class Client:
@@ -298,15 +232,21 @@ def make_players(base: str, clients: int, games_each: int) -> list[Client]:
     return players
 
 
-def guess_lines(db: Path, players: list[Client]) -> list[str]:
+def guess_lines(db_url: str, players: list[Client]) -> list[str]:
     """Every round of the benchmark's games as a guess request, interleaved across players (as if each
     played in turn). The tokens come from the database: the API serves one round at a time."""
+    from sqlalchemy import create_engine, text
+
     by_id = {p.id: p for p in players}
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
         rows = conn.execute(
-            "SELECT r.id, r.token, g.player_id FROM rounds r JOIN games g ON g.id = r.game_id "
-            "ORDER BY r.seq, g.created_at, g.id"
+            text(
+                "SELECT r.id, r.token, g.player_id FROM rounds r JOIN games g ON g.id = r.game_id "
+                "ORDER BY r.seq, g.created_at, g.id"
+            )
         ).fetchall()
+    engine.dispose()
     body = '{"token": "%s", "value": 0.1, "seconds": 2.5}'
     return [
         f"POST\t/api/rounds/{rid}/guess\t{by_id[pid].cookie}\t{by_id[pid].csrf}\t{body % token}"
@@ -314,114 +254,69 @@ def guess_lines(db: Path, players: list[Client]) -> list[str]:
     ]
 
 
-# ------------------------------------------------------------------------------------------------------- wrk
-def wrk(
-    base: str,
-    path: str,
-    folder: Path,
-    name: str,
-    seconds: float,
-    connections: int,
-    threads: int,
-    pgid: int,
-    lines: list[str] | None = None,
-    cycle: bool = True,
-) -> dict[str, Any]:
-    """Run wrk for ``seconds`` (list mode: the requests in ``lines``); returns the numbers of its summary and
-    the server's CPU milliseconds per request (less sensitive than rates to other load on the machine)."""
-    script = folder / f"{name}.lua"
-    args: list[str] = []
-    if lines is None:
-        script.write_text(LUA_COMMON)
-    else:
-        data = folder / f"{name}.tsv"
-        data.write_text("\n".join(lines) + "\n")
-        script.write_text(LUA_COMMON + LUA_LIST)
-        args = ["--", str(data), str(threads), "cycle" if cycle else "once"]
-    cmd = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(script),
-        base + path,
-        *args,
-    ]
-    cpu = server_cpu_s(pgid)
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
-    cpu = server_cpu_s(pgid) - cpu
-    found = [line[4:] for line in out.stdout.splitlines() if line.startswith("WRK ")]
-    if out.returncode != 0 or not found:
-        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout[-1000:]}{out.stderr[-1000:]}")
-    stats: dict[str, Any] = json.loads(found[-1])
-    if lines is None:
-        stats["ok"] = stats["requests"] - stats["non2xx"]  # no Lua response hook: wrk counts status ≥ 400
-    stats["rps"] = stats["ok"] / stats["seconds"]
-    stats["cpu_ms"] = cpu * 1e3 / max(1, stats["requests"])
-    return stats
+def fresh_database(pg_url: str | None, home: Path) -> str:
+    """A new empty database: a database on the Postgres server, else a SQLite file in ``home``."""
+    if pg_url is None:
+        return f"sqlite:///{home / 'mirrorneuron.db'}"
+    from sqlalchemy import create_engine, text
+
+    name = f"bench_{os.urandom(4).hex()}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    base, _, query = pg_url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
 
 
-def show(name: str, st: dict[str, Any]) -> None:
-    log(
-        f"{name}: {st['rps']:.0f} ok/s ({st['requests']} requests in {st['seconds']:.1f} s), "
-        f"p50 {st['p50_ms']:.2f} ms, p99 {st['p99_ms']:.2f} ms, non-2xx {st['non2xx']}, 5xx {st['n5xx']}, "
-        f"server CPU {st['cpu_ms']:.3f} ms/request"
-    )
+def brief(st: dict[str, Any]) -> dict[str, Any]:
+    keys = ("rps", "p50_ms", "p99_ms", "n5xx", "non2xx", "socket_errors", "ran_out")
+    return {k: round(st[k], 2) if isinstance(st[k], float) else st[k] for k in keys}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clients", type=int, default=32, help="concurrent connections (one player each)")
-    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    ap.add_argument("--seconds", type=float, default=8.0, help="length of each phase")
-    ap.add_argument(
-        "--games", type=int, help="games of 100 rounds per player (caps the submit phase; default 2 + 2 per worker)"
-    )
-    ap.add_argument("--wrk-threads", type=int, default=1)
-    args = ap.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("this benchmark needs wrk: apt-get install -y wrk")
-    t_start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="mn-web-bench-") as tmp:
-        folder = Path(tmp)
-        calls = store_per_call(folder)
-        log(
-            f"store per call: next_round {calls['next_round_ms']:.3f} ms, "
-            f"submit_guess {calls['submit_guess_ms']:.3f} ms (SQLite, median)"
-        )
-        home = folder / "home"
-        install_model(home)
-        with server(home, args.workers) as (base, log_path, pgid):
-            t0 = time.perf_counter()
-            players = make_players(base, args.clients, args.games or 2 + 2 * args.workers)
-            n_games = sum(len(p.games) for p in players)
-            log(
-                f"{args.clients} players, {n_games} games of {ROUNDS_PER_GAME} rounds in {time.perf_counter() - t0:.1f} s"
-            )
-            common = {"seconds": args.seconds, "connections": args.clients, "threads": args.wrk_threads, "pgid": pgid}
-            health = wrk(base, "/api/health", folder, "health", **common)
-            show("health", health)
-            fetches = [f"GET\t/api/games/{g}/round\t{p.cookie}\t-\t-" for p in players for g in p.games]
-            rounds = wrk(base, "/", folder, "round", lines=fetches, **common)
-            show("round fetch", rounds)
-            guesses = guess_lines(home / "mirrorneuron.db", players)
-            submit = wrk(base, "/", folder, "submit", lines=guesses, cycle=False, **common)
-            show("guess submit", submit)
+# ------------------------------------------------------------------------------------------------- one run
+def run_server(args: argparse.Namespace, folder: Path, pg_url: str | None, src: str | None) -> dict[str, Any]:
+    """Every phase against one server; the measures as a dict."""
+    home = folder / ("home-baseline" if src else "home")
+    install_model(home)
+    db_url = fresh_database(pg_url, home)
+    conns = args.sweep or [args.clients]
+    with server(home, args.workers, db_url if pg_url else None, src) as (base, log_path, pgid):
+        t0 = time.perf_counter()
+        players = make_players(base, args.clients, args.games or (2 + 2 * args.workers) * len(conns))
+        n_games = sum(len(p.games) for p in players)
+        log(f"{args.clients} players, {n_games} games of {ROUNDS_PER_GAME} rounds in {time.perf_counter() - t0:.1f} s")
+        common = {"seconds": args.seconds, "threads": args.wrk_threads, "pgid": pgid}
+        health = wrk(base, "/api/health", folder, "health", connections=args.clients, **common)
+        show("health", health)
+        fetches = [f"GET\t/api/games/{g}/round\t{p.cookie}\t-\t-" for p in players for g in p.games]
+        guesses = guess_lines(db_url, players)
+        share = len(guesses) // len(conns)
+        load: dict[int, dict[str, Any]] = {}
+        for k, c in enumerate(conns):
+            rounds = wrk(base, "/", folder, "round", lines=fetches, connections=c, **common)
+            show(f"round fetch, {c} clients", rounds)
+            mine = guesses[k * share : (k + 1) * share]
+            submit = wrk(base, "/", folder, "submit", lines=mine, cycle=False, connections=c, **common)
+            show(f"guess submit, {c} clients", submit)
             if submit["ran_out"]:
-                log(
-                    f"WARNING: all {len(guesses)} rounds were guessed before the time was up, so submit_rps is "
-                    "too low: raise --games"
-                )
-            for p in players:
-                p.http.close()
+                log(f"WARNING: all {len(mine)} rounds were guessed before the time was up: raise --games")
+            load[c] = {"round": rounds, "submit": submit}
+        text, n_tokens = text_of_tokens(MODEL, CUSTOM_TOKENS)
+        viewer = Client(base)
+        q = httpx.QueryParams({"unit": CUSTOM_UNIT, "text": text})
+        custom = wrk(
+            base, "/", folder, "custom", lines=[f"GET\t/api/custom?{q}\t{viewer.cookie}\t-\t-"],
+            connections=CUSTOM_CLIENTS, **common,
+        )  # fmt: skip
+        show(f"custom text ({n_tokens} tokens), {CUSTOM_CLIENTS} clients", custom)
+        for p in [*players, viewer]:
+            p.http.close()
         server_log = log_path.read_text()
-    busy = len(BUSY.findall(server_log))
-    log(f"server log: {busy} busy/locked errors, {server_log.count('Traceback')} tracebacks")
-    result = {
-        "bench": "web",
+    main_c = args.clients if args.clients in load else conns[0]
+    rounds, submit = load[main_c]["round"], load[main_c]["submit"]
+    every = [health, custom, *(st for ph in load.values() for st in ph.values())]
+    return {
         "health_rps": round(health["rps"], 1),
         "round_rps": round(rounds["rps"], 1),
         "round_p50_ms": round(rounds["p50_ms"], 2),
@@ -433,21 +328,70 @@ def main() -> None:
         "server_cpu_ms_per_request": {
             k: round(v["cpu_ms"], 3) for k, v in (("health", health), ("round", rounds), ("submit", submit))
         },
-        "submitted": submit["ok"],
-        "submit_ran_out": bool(submit["ran_out"]),
+        "submitted": sum(ph["submit"]["ok"] for ph in load.values()),
+        "submit_ran_out": any(ph["submit"]["ran_out"] for ph in load.values()),
         # health has no per-response hook (it would slow the baseline): any failure there counts as a 5xx
-        "errors_5xx": health["non2xx"] + rounds["n5xx"] + submit["n5xx"],
-        "errors_4xx": sum(st["non2xx"] - st["n5xx"] for st in (rounds, submit)),
-        "socket_errors": sum(st["socket_errors"] for st in (health, rounds, submit)),
-        "sqlite_busy": busy,
-        "store_next_round_ms": round(calls["next_round_ms"], 3),
-        "store_submit_guess_ms": round(calls["submit_guess_ms"], 3),
-        "clients": args.clients,
-        "workers": args.workers,
-        "server": server_stack(),
-        "load_generator": "wrk",
-        "seconds": round(time.perf_counter() - t_start, 1),
+        "errors_5xx": health["non2xx"] + sum(st["n5xx"] for st in every[1:]),
+        "errors_4xx": sum(st["non2xx"] - st["n5xx"] for st in every[1:]),
+        "socket_errors": sum(st["socket_errors"] for st in every),
+        "sqlite_busy": len(BUSY.findall(server_log)),
+        "tracebacks": server_log.count("Traceback"),
+        "custom_tokens": n_tokens,
+        "custom_p50_ms": round(custom["p50_ms"], 2),
+        "custom_p99_ms": round(custom["p99_ms"], 2),
+        "custom_rps": round(custom["rps"], 1),
+        "load": {str(c): {k: brief(v) for k, v in ph.items()} for c, ph in load.items()} if args.sweep else None,
     }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=32, help="players, and concurrent connections of the main run")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument("--seconds", type=float, default=8.0, help="length of each phase")
+    ap.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    ap.add_argument("--sweep", type=lambda v: [int(x) for x in v.split(",")], help="e.g. 32,64,128 connections")
+    ap.add_argument("--baseline-src", help="also run a server importing mirrorneuron from this src folder")
+    ap.add_argument("--smollm2", action="store_true", help="also time custom text on SmolLM2 in-process")
+    ap.add_argument(
+        "--games", type=int, help="games of 100 rounds per player (caps the submit phases; default 2 + 2 per worker, per sweep point)"
+    )  # fmt: skip
+    ap.add_argument("--wrk-threads", type=int, default=1)
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit(INSTALL)
+    t_start = time.perf_counter()
+    load_avg = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="mn-web-bench-") as tmp, (
+        postgres() if args.database == "postgres" else nullcontext(None)
+    ) as pg_url:
+        folder = Path(tmp)
+        calls = store_per_call(folder)
+        log(f"store per call: next_round {calls['next_round_ms']:.3f} ms, submit_guess {calls['submit_guess_ms']:.3f} ms")
+        baseline = run_server(args, folder, pg_url, args.baseline_src) if args.baseline_src else None
+        ours = run_server(args, folder, pg_url, None)
+    result: dict[str, Any] = {"bench": "web", **ours}
+    if baseline is not None:
+        result["baseline"] = baseline
+        for k in ("round_rps", "submit_rps", "health_rps", "custom_rps"):
+            result[f"{k}_vs_baseline"] = round(ours[k] / baseline[k], 3) if baseline[k] else None
+    if args.smollm2:
+        result["custom_smollm2"] = {
+            k: round(v, 2) for k, v in custom_in_process("smollm2-135m/blocks.7.mlp.post/neuron/17", CUSTOM_TOKENS).items()
+        }
+    result.update(
+        json_encoders={k: round(v, 1) for k, v in json_encoders().items()},
+        store_next_round_ms=round(calls["next_round_ms"], 3),
+        store_submit_guess_ms=round(calls["submit_guess_ms"], 3),
+        clients=args.clients,
+        workers=args.workers,
+        database=args.database,
+        server=server_stack(),
+        load_generator="wrk",
+        load_average_at_start=[round(x, 2) for x in load_avg],
+        load_average_at_end=[round(x, 2) for x in os.getloadavg()],
+        seconds=round(time.perf_counter() - t_start, 1),
+    )
     print(json.dumps(result), flush=True)
 
 

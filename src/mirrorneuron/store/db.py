@@ -60,6 +60,9 @@ def make_engine(url: str | None = None, **engine_kwargs: Any) -> Engine:
     engine_kwargs.setdefault("pool_pre_ping", True)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() != "sqlite":  # a web worker's 16 database threads each hold a connection
+        engine_kwargs.setdefault("pool_size", 16)
+        engine_kwargs.setdefault("max_overflow", 4)
     engine = create_engine(url, **engine_kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -83,6 +86,22 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+
+
+def head_revision() -> str | None:
+    """The newest revision the shipped migrations define."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def migrate_if_behind(engine: Engine) -> bool:
+    """:func:`migrate` unless the schema is already at the newest revision (then one read, no upgrade and no
+    lock: what each web worker calls once ``serve`` has migrated before starting them). True if it migrated."""
+    if current_revision(engine) == head_revision():
+        return False
+    migrate(engine)
+    return True
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -10,13 +10,14 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 
 from mirrorneuron.config import settings as core_settings
-from mirrorneuron.store.db import make_engine, migrate
+from mirrorneuron.store.db import make_engine, migrate_if_behind
 from mirrorneuron.web import errors
 from mirrorneuron.web.db import Db
 from mirrorneuron.web.deps import AppState
+from mirrorneuron.web.ratelimit import RateLimiter
 from mirrorneuron.web.routers import ROUTERS
 from mirrorneuron.web.schemas.common import Problem, ValidationProblem
-from mirrorneuron.web.security import PlayerCookieMiddleware, PlayerKeys, RateLimiter
+from mirrorneuron.web.security import PlayerCookieMiddleware, PlayerKeys
 from mirrorneuron.web.services.memo import Lru
 from mirrorneuron.web.settings import WebSettings, load_secret
 from mirrorneuron.web.unitcache import UnitCache
@@ -37,10 +38,11 @@ def _templates(keys: PlayerKeys) -> Jinja2Templates:
 
 
 def create_app(settings: WebSettings | None = None) -> FastAPI:
-    """The app with its database engine migrated, caches and routers. Safe to call once per worker."""
+    """The app with its database engine, caches and routers. Safe to call once per worker: ``serve`` migrates
+    before the workers start, so each worker only checks that the schema is current (a lone app migrates)."""
     settings = settings or WebSettings()
     engine = make_engine(settings.database_url)
-    migrate(engine)
+    migrate_if_behind(engine)
     keys = PlayerKeys(settings.secret_key or load_secret(core_settings().home))
     app = FastAPI(
         title="mirrorneuron",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
+import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
@@ -13,20 +17,27 @@ from starlette.concurrency import run_in_threadpool
 from mirrorneuron.store.db import session_factory
 
 T = TypeVar("T")
+SQLITE_READERS, NETWORK_THREADS = 4, 16
 
 
 class Db:
     """``await db.read(fn, *args)`` / ``await db.write(fn, *args)`` call ``fn(session, *args)`` with a fresh
-    session; writes commit. On SQLite the calls run inline on the event loop: a local indexed read or insert
-    takes well under a millisecond, far less than a hop to the threadpool and back under load, and inline
-    writes queue in order instead of fighting over the file lock. Other databases (network round trips) run
-    in the threadpool. ``threaded`` forces the threadpool (heavy calls such as exports use it)."""
+    session on the database's own threads, so a slow query or a held SQLite lock (up to its 10 s busy timeout)
+    never stalls the event loop; writes commit. A hop to a plain executor costs ≈ 25–40 µs of CPU, anyio's
+    shared threadpool ≈ 130 µs (benchmarks/web.py). On SQLite one thread writes (this process's writes queue in
+    order instead of fighting over the file lock) and a few read; Postgres gets one pool for both.
+    ``threaded=True`` (heavy calls: game creation, exports) runs in anyio's threadpool instead, so a long call
+    never holds up the hot paths' threads."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.factory = session_factory(engine)
-        self.inline = engine.dialect.name == "sqlite"
-        self._write_lock: threading.Lock | None = threading.Lock() if self.inline else None
+        sqlite = engine.dialect.name == "sqlite"
+        self._write_lock: threading.Lock | None = threading.Lock() if sqlite else None
+        self._reads = ThreadPoolExecutor(SQLITE_READERS if sqlite else NETWORK_THREADS, "mn-db-read")
+        self._writes = ThreadPoolExecutor(1, "mn-db-write") if sqlite else self._reads
+        for ex in {self._reads, self._writes}:
+            weakref.finalize(self, ex.shutdown, wait=False)
 
     def _lock(self) -> AbstractContextManager[Any]:
         return self._write_lock if self._write_lock is not None else nullcontext()
@@ -42,11 +53,11 @@ class Db:
             return out
 
     async def read(self, fn: Callable[..., T], *args: Any, threaded: bool = False) -> T:
-        if self.inline and not threaded:
-            return self.call_read(fn, *args)
-        return await run_in_threadpool(self.call_read, fn, *args)
+        if threaded:
+            return await run_in_threadpool(self.call_read, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._reads, functools.partial(self.call_read, fn, *args))
 
     async def write(self, fn: Callable[..., T], *args: Any, threaded: bool = False) -> T:
-        if self.inline and not threaded:
-            return self.call_write(fn, *args)
-        return await run_in_threadpool(self.call_write, fn, *args)
+        if threaded:
+            return await run_in_threadpool(self.call_write, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._writes, functools.partial(self.call_write, fn, *args))

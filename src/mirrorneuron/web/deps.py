@@ -11,9 +11,10 @@ from fastapi.templating import Jinja2Templates
 
 from mirrorneuron.store import repo
 from mirrorneuron.web.db import Db
+from mirrorneuron.web.ratelimit import RateLimiter
 from mirrorneuron.web.schemas.games import SummaryOut
 from mirrorneuron.web.schemas.units import UnitOut
-from mirrorneuron.web.security import CSRF_FIELD, CSRF_HEADER, PlayerKeys, RateLimiter
+from mirrorneuron.web.security import CSRF_FIELD, CSRF_HEADER, PlayerKeys
 from mirrorneuron.web.services.memo import GameMeta, Lru
 from mirrorneuron.web.settings import WebSettings
 from mirrorneuron.web.unitcache import UnitCache

@@ -1,11 +1,9 @@
-"""Player cookie (signed, HttpOnly, SameSite=Lax), CSRF tokens and the per-player guess rate limit."""
+"""Player cookie (signed, HttpOnly, SameSite=Lax) and CSRF tokens (the guess rate limit: ``web.ratelimit``)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
-import time
 from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any
@@ -112,26 +110,3 @@ class PlayerCookieMiddleware:
             parts.append("Secure")
         return "; ".join(parts)
 
-
-class RateLimiter:
-    """Token bucket per key: ``burst`` tokens, refilled at ``rate`` per second. In memory, per process."""
-
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        now = self.clock()
-        with self._lock:
-            tokens, last = self._buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            ok = tokens >= 1.0
-            self._buckets[key] = (tokens - 1.0 if ok else tokens, now)
-            if len(self._buckets) > 100_000:  # forget idle players (a full bucket is the default anyway)
-                self._prune(now)
-            return ok
-
-    def _prune(self, now: float) -> None:
-        full_after = self.burst / self.rate if self.rate > 0 else float("inf")
-        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}

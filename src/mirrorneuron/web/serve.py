@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
+import sys
 import threading
 import time
 import urllib.request
@@ -72,6 +74,9 @@ def serve(
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     check_port(host, port)
+    if workers > 1 and importlib.util.find_spec("uvloop") is None:
+        # asyncio leaves Nagle on for the workers' shared socket: ≈ 40 ms per keep-alive response
+        print("warning: several workers without uvloop are slow; pip install 'mirrorneuron[web]'", file=sys.stderr)
     prepare()
     if on_ready is not None:
         _when_up(browser_url(host, port, "/api/health"), on_ready)

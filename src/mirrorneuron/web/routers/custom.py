@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mirrorneuron.config import settings
+from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.registry import playable_models
 from mirrorneuron.store.locks import ensure_unlocked
 from mirrorneuron.types import UnitRef, UserError
@@ -24,6 +26,23 @@ router = APIRouter(tags=["custom"], responses={**R400, **R403, **R403_LOCKED, **
 MAX_TEXT = 2000
 
 
+def window_activations(adapter: TorchAdapter, ids: np.ndarray, site: str) -> np.ndarray:
+    """[T, U] activations of every token of ``ids``, however long. Past the model's context the text runs in
+    windows of ``n_ctx`` tokens overlapping by half, in one batch: the first window gives its every position,
+    each later one its second half, so every token is computed with at least ``n_ctx / 2`` tokens before it."""
+    n = adapter.n_ctx
+    if not n or len(ids) <= n:
+        return adapter.activations(ids[None], site)[0]
+    stride = max(1, n // 2)
+    starts = [*range(0, len(ids) - n, stride), len(ids) - n]
+    acts = adapter.activations(np.stack([ids[a : a + n] for a in starts]), site)  # [W, n, U]
+    parts, done = [acts[0]], n
+    for w, a in enumerate(starts[1:], 1):
+        parts.append(acts[w][done - a :])
+        done = a + n
+    return np.concatenate(parts)
+
+
 def activations(cache: UnitCache, unit_id: str, text: str) -> CustomOut:
     """Fresh values of the unit on ``text``: a neuron reads the site; a read-out (probe, SAE feature,
     direction) is applied to the site's activation vectors."""
@@ -34,9 +53,11 @@ def activations(cache: UnitCache, unit_id: str, text: str) -> CustomOut:
     readout = None if ref.kind == "neuron" else getattr(cache.context(ref.id), "readout", None)
     if ref.kind == "neuron" and not 0 <= ref.index < adapter.width(ref.site):
         raise UserError(f"unit index {ref.index} out of range for {ref.site} (0..{adapter.width(ref.site) - 1})")
-    ids = adapter.encode(text)
+    if adapter.tokenizer is None or not text.strip():
+        raise UserError("the text is empty")
+    ids = np.asarray(adapter.tokenizer.encode(text).ids, dtype=np.int64)  # all of it (encode() truncates)
     with cache.lock:  # forward hooks live on the shared module
-        acts = adapter.activations(ids[None], ref.site)[0]
+        acts = window_activations(adapter, ids, ref.site)
     values = [float(a) for a in (readout(acts) if readout is not None else acts[:, ref.index])]
     return CustomOut(
         unit_id=ref.id,
@@ -53,7 +74,7 @@ async def custom_api(
     unit: Annotated[str, Query(min_length=3, max_length=400, description="unit id MODEL/SITE/neuron/I")],
     text: Annotated[str, Query(min_length=1, max_length=MAX_TEXT)],
 ) -> CustomOut:
-    """The unit's activation on each token of ``text`` (the model's last 64 tokens of it)."""
+    """The unit's activation on every token of ``text`` (past the model's context: overlapping windows)."""
     unit_id = UnitRef.parse(unit).id
 
     def allowed(s: Session) -> bool:

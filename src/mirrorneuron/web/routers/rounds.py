@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mirrorneuron.store import repo
+from mirrorneuron.store.models import Guess, Round
 from mirrorneuron.web.deps import Csrf, MaybePlayer, State
 from mirrorneuron.web.routers.common import R403, R404, R409, R429, fast_json
 from mirrorneuron.web.routers.games import game_meta
@@ -25,9 +27,26 @@ async def guess(round_id: str, body: GuessIn, state: State, player: MaybePlayer)
     403 without the round's token or with another round's; 409 for a second guess; 429 when too fast."""
     if player is None:
         raise HTTPException(403, "no player cookie: open the game page first")
-    if not state.limiter.allow(player):
+
+    def limited_submit(s: Session) -> tuple[Guess, Round] | None:
+        """The rate-limit token and the guess in one transaction; a refused guess (404, 403, 409, 422)
+        still spends its token."""
+        if not state.limiter.allow(s, player):
+            return None
+        try:
+            return repo.submit_guess(s, player, round_id, body.token, body.value, body.seconds)  # commits both
+        except repo.AlreadyGuessed:  # its rollback undid the token too: spend one again
+            state.limiter.allow(s, player)
+            s.commit()
+            raise
+        except (repo.StoreError, ValueError):  # refused before any write: keep the spent token
+            s.commit()
+            raise
+
+    stored = await state.db.write(limited_submit)  # one hop to the threadpool
+    if stored is None:
         raise HTTPException(429, "too many guesses; slow down", headers={"Retry-After": "1"})
-    g, rnd = await state.db.write(repo.submit_guess, player, round_id, body.token, body.value, body.seconds)
+    g, rnd = stored
     meta = await game_meta(state, rnd.game_id, player)
     show = meta.feedback
     out = GuessOut(
