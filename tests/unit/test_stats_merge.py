@@ -3,6 +3,7 @@ the moments; associative; empty is neutral. Planted faults in each merge must br
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import hypothesis.strategies as st
@@ -49,9 +50,11 @@ def accumulate(config: tuple[int, int, int], rows: np.ndarray, first: int, batch
     return acc
 
 
-def pieces(config: tuple[int, int, int], rows: np.ndarray, cuts: list[int], batches: list[int]) -> list[SiteAccumulator]:
+def pieces(
+    config: tuple[int, int, int], rows: np.ndarray, cuts: list[int], batches: list[int]
+) -> list[SiteAccumulator]:
     bounds = [0, *cuts, len(rows)]
-    return [accumulate(config, rows[lo:hi], lo, batches[::-1]) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    return [accumulate(config, rows[lo:hi], lo, batches[::-1]) for lo, hi in itertools.pairwise(bounds)]
 
 
 def assert_same_stats(got: SiteAccumulator, want: SiteAccumulator, rows: np.ndarray) -> None:
@@ -144,8 +147,11 @@ _REAL_TOPK, _REAL_MOMENTS, _REAL_SAMPLE = RunningTopK.merge, Moments.merge, Toke
 
 @pytest.mark.parametrize(
     ("cls", "fault"),
-    [(RunningTopK, _drops_second_side_ties), (Moments, _forgets_the_spread_between_means),
-     (TokenSample, _keeps_the_first_full_sample)],  # fmt: skip
+    [
+        (RunningTopK, _drops_second_side_ties),
+        (Moments, _forgets_the_spread_between_means),
+        (TokenSample, _keeps_the_first_full_sample),
+    ],
 )
 def test_the_merge_property_catches_a_planted_fault(
     cls: type, fault: Callable[..., None], monkeypatch: pytest.MonkeyPatch

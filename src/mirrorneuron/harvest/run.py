@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -35,6 +35,8 @@ from mirrorneuron.models.tokenizer import encode_corpus, to_windows
 from mirrorneuron.types import UserError
 
 Progress = Callable[[int, int], None]  # (windows done, windows total)
+ShardActs = Iterator[tuple[int, int, dict[str, torch.Tensor]]]  # (window lo, hi, site -> float32 [B, P, U])
+ENGINES = ("local", "ray")
 STATE_EVERY = 10  # resumable state is written at most once per this many times its write time (see harvest)
 
 
@@ -171,6 +173,58 @@ def _finalize(accs: dict[str, SiteAccumulator]) -> dict[str, np.ndarray]:
     return {f"{s}/{k}": np.asarray(v) for s, r in results.items() for k, v in r.items()}
 
 
+# (Ray address, adapter, inputs, sites, spec, shards) -> per shard of `shards`, in order, its batches
+Forward = Callable[
+    [str | None, TorchAdapter, np.ndarray, Sequence[str], HarvestSpec, range], Generator[ShardActs, None, None]
+]
+
+
+def shard_bounds(shard: int, spec: HarvestSpec, total: int) -> tuple[int, int]:
+    """The windows [lo, hi) of ``shard``."""
+    return shard * spec.shard_windows, min((shard + 1) * spec.shard_windows, total)
+
+
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """How ``n`` windows of a shard are cut into batches: [lo, hi) of each (batches never cross shards)."""
+    return [(b, min(b + batch_size, n)) for b in range(0, n, batch_size)]
+
+
+def shard_batches(adapter: TorchAdapter, inputs: np.ndarray, sites: Sequence[str], batch_size: int) -> ShardActs:
+    """The forward passes of one shard's ``inputs``: (lo, hi, activations) of each batch, relative to the shard.
+    The one definition of how a shard is cut into batches, for every engine (the stats are batch-size
+    independent, but the float32 activations of a batch may depend on what else is in it)."""
+    for b, e in batch_bounds(len(inputs), batch_size):
+        yield b, e, adapter.run(adapter.to_tensor(inputs[b:e]), sites)
+
+
+def _local_forward(
+    address: str | None,
+    adapter: TorchAdapter,
+    inputs: np.ndarray,
+    sites: Sequence[str],
+    spec: HarvestSpec,
+    shards: range,
+) -> Generator[ShardActs, None, None]:
+    for shard in shards:
+        lo, hi = shard_bounds(shard, spec, len(inputs))
+        yield ((lo + b, lo + e, acts) for b, e, acts in shard_batches(adapter, inputs[lo:hi], sites, spec.batch_size))
+
+
+def engine_forward(engine: str) -> Forward:
+    """The engine dispatch: the function giving, per shard in order, its batches (window lo, hi, activations)."""
+    if engine == "local":
+        return _local_forward
+    if engine != "ray":
+        raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    try:
+        from mirrorneuron.harvest.ray_engine import ray_forward
+    except ImportError as e:
+        if (e.name or "").split(".")[0] != "ray":
+            raise
+        raise UserError("--engine ray needs Ray: pip install 'mirrorneuron[ray]'") from None
+    return ray_forward
+
+
 def harvest(
     adapter: TorchAdapter,
     spec: HarvestSpec,
@@ -178,15 +232,22 @@ def harvest(
     progress: Progress | None = None,
     force: bool = False,
     prepared: tuple[np.ndarray, str, str] | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> Harvest:
     """Run (or resume) a harvest into ``out`` and return the reader for it.
 
     ``prepared`` is what ``load_inputs(adapter, spec)`` returns, for callers that already hold it (tokenising
-    the whole corpus takes about a second); by default the harvest loads the inputs itself.
+    the whole corpus takes about a second); by default the harvest loads the inputs itself. ``engine`` runs
+    the forward passes here (``"local"``) or on a Ray cluster (``"ray"``, at ``address``; see ``ray_engine``):
+    either way the cache is the same, byte for byte.
     """
     sites = list(spec.sites) or default_sites(adapter)
     for s in sites:
         adapter.width(s)  # unknown site → UserError before any work
+    run_forward = engine_forward(engine)
+    if address is not None and engine != "ray":
+        raise UserError("--address is the Ray cluster to run on: use it with --engine ray")
     if spec.batch_size < 1 or spec.shard_windows < 1:
         raise UserError("batch size and shard size must be at least 1")
     inputs, corpus_id, corpus_sum = prepared or load_inputs(adapter, spec)
@@ -212,12 +273,11 @@ def harvest(
     t0 = state_saved = time.perf_counter()
     state_cost = 0.0  # seconds the last state write took
     computed: list[int] = []
+    forward = run_forward(address, adapter, inputs, sites, spec, range(first, n_shards))
     for shard in range(first, n_shards):
-        lo, hi = shard * spec.shard_windows, min((shard + 1) * spec.shard_windows, total)
+        lo, hi = shard_bounds(shard, spec, total)
         buffers = {s: torch.empty((hi - lo, positions, adapter.width(s)), dtype=dtype) for s in sites}
-        for b in range(lo, hi, spec.batch_size):
-            e = min(b + spec.batch_size, hi)
-            acts = adapter.run(adapter.to_tensor(inputs[b:e]), sites)
+        for b, e, acts in next(forward):
             with one_torch_thread():
                 for s in sites:
                     a = acts[s]
@@ -236,6 +296,7 @@ def harvest(
             atomic_save(state | {"next_shard": np.asarray([shard + 1], dtype=np.int64)}, out / "state.safetensors")
             state_saved = time.perf_counter()
             state_cost = state_saved - t_state
+    forward.close()
     stats = _finalize(accs)
     atomic_save(stats, out / "stats.safetensors")
     manifest |= {
