@@ -109,9 +109,6 @@ def ray_forward(
                 batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
                 num_cpus=1,
-                # the model is a constructor argument held in the object store, which actor restarts cannot rely
-                # on; a lost actor fails the run instead, and the harvest resumes from its last saved shard
-                ray_remote_args_fn=lambda: {"max_restarts": 0},
             )
             for expected, row in zip(shards, results.iter_rows(), strict=True):
                 if int(row["shard"]) != expected:
