@@ -46,6 +46,7 @@ class _Crash(Exception):
     pass
 
 
+@pytest.mark.timeout(900)  # ~40 s on an idle machine (Ray's start included); minutes when the machine is busy
 def test_ray_engine_writes_the_local_engines_cache_and_resumes(
     ray_session: None, small_lm: str, tmp_path: Path
 ) -> None:

@@ -18,15 +18,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import ray
 import torch
 
-from mirrorneuron.harvest.run import HarvestSpec, ShardActs, batch_bounds, shard_batches, shard_bounds
+from mirrorneuron.harvest.shards import ShardActs, batch_bounds, shard_batches, shard_bounds
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.types import UserError
+
+if TYPE_CHECKING:  # run imports this module (the engine dispatch): at run time only the other way
+    from mirrorneuron.harvest.run import HarvestSpec
 
 _QUIET = {"enable_progress_bars": False, "print_on_execution_start": False, "enable_auto_log_stats": False}
 
@@ -96,7 +99,9 @@ def ray_forward(
     started = _connect(address)
     try:
         with _quiet_ordered_data():
-            rows = [{"shard": k, "inputs": inputs[slice(*shard_bounds(k, spec, len(inputs)))]} for k in shards]
+            rows = [
+                {"shard": k, "inputs": inputs[slice(*shard_bounds(k, spec.shard_windows, len(inputs)))]} for k in shards
+            ]
             actors = max(1, min(len(rows), int(ray.cluster_resources().get("CPU", 1))))
             results = ray.data.from_items(rows).map_batches(
                 ShardForward,
@@ -113,7 +118,7 @@ def ray_forward(
             for expected, row in zip(shards, results.iter_rows(), strict=True):
                 if int(row["shard"]) != expected:
                     raise RuntimeError(f"Ray returned shard {row['shard']} where shard {expected} was due")
-                lo, _ = shard_bounds(expected, spec, len(inputs))
+                lo, _ = shard_bounds(expected, spec.shard_windows, len(inputs))
                 acts = {s: torch.from_numpy(np.array(row[f"site{i}"])) for i, s in enumerate(sites)}
                 cuts = batch_bounds(len(acts[sites[0]]), spec.batch_size)
                 yield ((lo + b, lo + e, {s: a[b:e] for s, a in acts.items()}) for b, e in cuts)

@@ -29,13 +29,13 @@ import mirrorneuron
 from mirrorneuron.corpus import Corpus, load_corpus, load_digits
 from mirrorneuron.harvest.bundled import bundled_inputs
 from mirrorneuron.harvest.cache import FORMAT_VERSION, Harvest, atomic_save, atomic_write_json, shard_path
+from mirrorneuron.harvest.shards import ShardActs, shard_batches, shard_bounds
 from mirrorneuron.harvest.stats import SiteAccumulator
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.tokenizer import encode_corpus, to_windows
 from mirrorneuron.types import UserError
 
 Progress = Callable[[int, int], None]  # (windows done, windows total)
-ShardActs = Iterator[tuple[int, int, dict[str, torch.Tensor]]]  # (window lo, hi, site -> float32 [B, P, U])
 ENGINES = ("local", "ray")
 STATE_EVERY = 10  # resumable state is written at most once per this many times its write time (see harvest)
 
@@ -179,24 +179,6 @@ Forward = Callable[
 ]
 
 
-def shard_bounds(shard: int, spec: HarvestSpec, total: int) -> tuple[int, int]:
-    """The windows [lo, hi) of ``shard``."""
-    return shard * spec.shard_windows, min((shard + 1) * spec.shard_windows, total)
-
-
-def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """How ``n`` windows of a shard are cut into batches: [lo, hi) of each (batches never cross shards)."""
-    return [(b, min(b + batch_size, n)) for b in range(0, n, batch_size)]
-
-
-def shard_batches(adapter: TorchAdapter, inputs: np.ndarray, sites: Sequence[str], batch_size: int) -> ShardActs:
-    """The forward passes of one shard's ``inputs``: (lo, hi, activations) of each batch, relative to the shard.
-    The one definition of how a shard is cut into batches, for every engine (the stats are batch-size
-    independent, but the float32 activations of a batch may depend on what else is in it)."""
-    for b, e in batch_bounds(len(inputs), batch_size):
-        yield b, e, adapter.run(adapter.to_tensor(inputs[b:e]), sites)
-
-
 def _local_forward(
     address: str | None,
     adapter: TorchAdapter,
@@ -206,7 +188,7 @@ def _local_forward(
     shards: range,
 ) -> Generator[ShardActs, None, None]:
     for shard in shards:
-        lo, hi = shard_bounds(shard, spec, len(inputs))
+        lo, hi = shard_bounds(shard, spec.shard_windows, len(inputs))
         yield ((lo + b, lo + e, acts) for b, e, acts in shard_batches(adapter, inputs[lo:hi], sites, spec.batch_size))
 
 
@@ -275,7 +257,7 @@ def harvest(
     computed: list[int] = []
     forward = run_forward(address, adapter, inputs, sites, spec, range(first, n_shards))
     for shard in range(first, n_shards):
-        lo, hi = shard_bounds(shard, spec, total)
+        lo, hi = shard_bounds(shard, spec.shard_windows, total)
         buffers = {s: torch.empty((hi - lo, positions, adapter.width(s)), dtype=dtype) for s in sites}
         for b, e, acts in next(forward):
             with one_torch_thread():
