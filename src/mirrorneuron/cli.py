@@ -156,6 +156,12 @@ def harvest_cmd(
         int | None, typer.Option(min=1, help="windows per shard, the unit of resumption (default: as a game's)")
     ] = None,
     force: Annotated[bool, typer.Option(help="overwrite an existing harvest folder")] = False,
+    engine: Annotated[
+        str, typer.Option(help="where the forward passes run: local, or ray (pip install 'mirrorneuron[ray]')")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="with --engine ray: the Ray cluster to join (default: start a local one)")
+    ] = None,
 ) -> None:
     """Stream a corpus through MODEL: per-unit stats, quantiles, top-k, random sample and an activation cache.
 
@@ -172,7 +178,11 @@ def harvest_cmd(
     spec = default_spec(adapter, sites=tuple(s.strip() for s in sites.split(",") if s.strip()), **overrides)
     target = out or default_harvest_dir(model)
     with progress_bar(f"harvesting {model}") as p:
-        h = harvest(adapter, spec, target, lambda d, n: p.update(p.task_ids[0], completed=d, total=n), force=force)
+
+        def bar(done: int, total: int) -> None:
+            p.update(p.task_ids[0], completed=done, total=total)
+
+        h = harvest(adapter, spec, target, bar, force=force, engine=engine, address=address)
     console.print(
         f"[green]harvest ready[/] {h.path}: {h.n_examples:,} examples × {sum(h.width(s) for s in h.sites):,} units "
         f"at {', '.join(h.sites)}"

@@ -38,6 +38,19 @@ class Moments:
         self.m2 += bm2 + delta.square() * (self.count * n / total)
         self.count = total
 
+    def merge(self, other: Moments) -> None:
+        """Fold in the moments of other tokens (Chan et al.'s pairwise update; exact for count/min/max/npos)."""
+        if other.count == 0:
+            return
+        total = self.count + other.count
+        delta = other.mean - self.mean
+        self.mean += delta * (other.count / total)
+        self.m2 += other.m2 + delta.square() * (self.count * other.count / total)
+        torch.minimum(self.min, other.min, out=self.min)
+        torch.maximum(self.max, other.max, out=self.max)
+        self.npos += other.npos
+        self.count = total
+
     def state(self) -> dict[str, torch.Tensor]:
         return {k: getattr(self, k).clone() for k in STATE_KEYS}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -30,12 +30,14 @@ from mirrorneuron.corpus import Corpus, load_corpus, load_digits
 from mirrorneuron.harvest.bundled import bundled_inputs
 from mirrorneuron.harvest.cache import FORMAT_VERSION, Harvest, atomic_save, atomic_write_json, shard_path
 from mirrorneuron.harvest.overlap import StatsPipeline
+from mirrorneuron.harvest.shards import ShardActs, shard_batches, shard_bounds
 from mirrorneuron.harvest.stats import SiteAccumulator
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.tokenizer import encode_corpus, to_windows
 from mirrorneuron.types import UserError
 
 Progress = Callable[[int, int], None]  # (windows done, windows total)
+ENGINES = ("local", "ray")
 STATE_EVERY = 10  # resumable state is written at most once per this many times its write time (see harvest)
 
 
@@ -156,6 +158,40 @@ def _finalize(accs: dict[str, SiteAccumulator]) -> dict[str, np.ndarray]:
     return {f"{s}/{k}": np.asarray(v) for s, r in results.items() for k, v in r.items()}
 
 
+# (Ray address, adapter, inputs, sites, spec, shards) -> per shard of `shards`, in order, its batches
+Forward = Callable[
+    [str | None, TorchAdapter, np.ndarray, Sequence[str], HarvestSpec, range], Generator[ShardActs, None, None]
+]
+
+
+def _local_forward(
+    address: str | None,
+    adapter: TorchAdapter,
+    inputs: np.ndarray,
+    sites: Sequence[str],
+    spec: HarvestSpec,
+    shards: range,
+) -> Generator[ShardActs, None, None]:
+    for shard in shards:
+        lo, hi = shard_bounds(shard, spec.shard_windows, len(inputs))
+        yield ((lo + b, lo + e, acts) for b, e, acts in shard_batches(adapter, inputs[lo:hi], sites, spec.batch_size))
+
+
+def engine_forward(engine: str) -> Forward:
+    """The engine dispatch: the function giving, per shard in order, its batches (window lo, hi, activations)."""
+    if engine == "local":
+        return _local_forward
+    if engine != "ray":
+        raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    try:
+        from mirrorneuron.harvest.ray_engine import ray_forward
+    except ImportError as e:
+        if (e.name or "").split(".")[0] != "ray":
+            raise
+        raise UserError("--engine ray needs Ray: pip install 'mirrorneuron[ray]'") from None
+    return ray_forward
+
+
 def harvest(
     adapter: TorchAdapter,
     spec: HarvestSpec,
@@ -164,17 +200,23 @@ def harvest(
     force: bool = False,
     prepared: tuple[np.ndarray, str, str] | None = None,
     overlap: bool = True,
+    engine: str = "local",
+    address: str | None = None,
 ) -> Harvest:
     """Run (or resume) a harvest into ``out`` and return the reader for it.
 
     ``prepared`` is what ``load_inputs(adapter, spec)`` returns, for callers that already hold it (tokenising
     the whole corpus takes about a second); by default the harvest loads the inputs itself. ``overlap``: each
     batch's statistics run on a second thread during the next batch's forward (``overlap.StatsPipeline``; the
-    results are the same either way).
+    results are the same either way). ``engine`` runs the forward passes here (``"local"``) or on a Ray cluster
+    (``"ray"``, at ``address``; see ``ray_engine``): either way the cache is the same, byte for byte.
     """
     sites = list(spec.sites) or default_sites(adapter)
     for s in sites:
         adapter.width(s)  # unknown site → UserError before any work
+    run_forward = engine_forward(engine)
+    if address is not None and engine != "ray":
+        raise UserError("--address is the Ray cluster to run on: use it with --engine ray")
     if spec.batch_size < 1 or spec.shard_windows < 1:
         raise UserError("batch size and shard size must be at least 1")
     inputs, corpus_id, corpus_sum = prepared or load_inputs(adapter, spec)
@@ -207,13 +249,12 @@ def harvest(
             buffers[s][b - lo : b - lo + a.shape[0]].copy_(a)
             accs[s].update(a.reshape(-1, a.shape[-1]), b * positions)
 
+    forward = run_forward(address, adapter, inputs, sites, spec, range(first, n_shards))
     with StatsPipeline(threaded=overlap) as pipeline:
         for shard in range(first, n_shards):
-            lo, hi = shard * spec.shard_windows, min((shard + 1) * spec.shard_windows, total)
+            lo, hi = shard_bounds(shard, spec.shard_windows, total)
             buffers = {s: torch.empty((hi - lo, positions, adapter.width(s)), dtype=dtype) for s in sites}
-            for b in range(lo, hi, spec.batch_size):
-                e = min(b + spec.batch_size, hi)
-                acts = adapter.run(adapter.to_tensor(inputs[b:e]), sites)
+            for b, e, acts in next(forward):
                 pipeline.submit(partial(batch_stats, acts, buffers, b, lo))
                 if progress:
                     progress(e, total)
@@ -229,6 +270,7 @@ def harvest(
                 atomic_save(state | {"next_shard": np.asarray([shard + 1], dtype=np.int64)}, out / "state.safetensors")
                 state_saved = time.perf_counter()
                 state_cost = state_saved - t_state
+    forward.close()
     stats = _finalize(accs)
     atomic_save(stats, out / "stats.safetensors")
     manifest |= {

@@ -70,6 +70,19 @@ class TokenSample:
         self.indices[evict] = idx[accept]
         self._prio[evict] = prio[accept]
 
+    def merge(self, other: TokenSample) -> None:
+        """Fold in the sample of other tokens (same size and seed): the ``size`` lowest priorities of the union,
+        which is exactly the sample of the tokens of both (priorities are a bijection of the index: no ties)."""
+        if other.n == 0:
+            return
+        idx = np.concatenate([self.indices[: self.n], other.indices[: other.n]])
+        prio = np.concatenate([self._prio[: self.n], other._prio[: other.n]])
+        vals = torch.cat([self.values[: self.n], other.values[: other.n]])
+        keep = np.lexsort((idx, prio))[: self.size]
+        self.n = keep.size
+        self.indices[: self.n], self._prio[: self.n] = idx[keep], prio[keep]
+        self.values[: self.n] = vals[torch.from_numpy(keep)]
+
     def load(self, indices: np.ndarray, values: torch.Tensor) -> None:
         """Restore a saved sample (its priorities are recomputed from the indices)."""
         ns = indices.size

@@ -78,6 +78,18 @@ class RunningTopK:
             units = torch.cat([hot_u[pair], tail_units])
         self._merge(x[rows, units], rows + base, units)
 
+    def merge(self, other: RunningTopK) -> None:
+        """Fold in the top-k of other tokens: the first k of the union by (value desc, index asc), i.e. exactly
+        the top-k of the tokens of both, whatever order they came in."""
+        if other.values.shape[1] == 0:
+            return
+        vals = torch.cat([self.values, other.values], 1)
+        idx = torch.cat([self.indices, other.indices], 1)
+        by_index = torch.sort(idx, dim=1, stable=True).indices  # then a stable sort by value keeps index order
+        vals, idx = vals.gather(1, by_index), idx.gather(1, by_index)
+        top = torch.sort(_desc_key(vals), dim=1, stable=True).indices[:, : self.k]
+        self.values, self.indices = vals.gather(1, top), idx.gather(1, top)
+
     def _batch_top_mask(self, x: torch.Tensor) -> torch.Tensor:
         """Mask of exactly min(k, n) entries per column: its top ones by (value desc, row asc)."""
         kk, xn = min(self.k, x.shape[0]), x.numpy()
