@@ -95,6 +95,9 @@ def sweep_bots_cmd(
     rounds: Annotated[int, typer.Option(min=2, help="held-out rounds per unit and level")] = 40,
     windows: Annotated[int, typer.Option(min=16, help="harvest windows per text model")] = 1000,
     seed: Annotated[int, typer.Option(help="seed for the units and the rounds")] = 0,
+    trained_only: Annotated[
+        bool, typer.Option("--trained-only", help="play the models trained so far instead of requiring all")
+    ] = False,
 ) -> None:
     """All offline bots × every sweep model × levels 0–3 on held-out rounds: stores the bots' games, prints
     and writes (CSV + PNG) bot imitability per training-knob value next to validation loss."""
@@ -107,10 +110,10 @@ def sweep_bots_cmd(
     manifest = read_manifest(spec.name)
     done = {m["name"] for m in manifest["models"]}
     missing = [m.name for m in expand(spec) if m.name not in done]
-    if missing:
+    if missing and not trained_only:
         raise UserError(
             f"{len(missing)} model(s) of sweep {spec.name} are not trained (e.g. {missing[0]}); "
-            f"run `mirrorneuron zoo sweep {sweep}` first"
+            f"run `mirrorneuron zoo sweep {sweep}` first (or play the trained ones: --trained-only)"
         )
     run = BotRun(units=units, rounds=rounds, windows=windows, seed=seed)
     plays: list[dict[str, Any]] = []

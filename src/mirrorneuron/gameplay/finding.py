@@ -1,4 +1,5 @@
-"""Run finders over a model's harvest and store every unit's scores (``mirrorneuron finders run``)."""
+"""Run finders over a model's harvest, or every model of a sweep, and store every unit's scores
+(``mirrorneuron finders run [--sweep]``)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from sqlalchemy.orm import Session
 
 from mirrorneuron.finders import Finder, SiteData, site_data
 from mirrorneuron.game import UnitStats
+from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import default_sites
+from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.store import repo
-from mirrorneuron.store.scores import save_scores
+from mirrorneuron.store.scores import save_scores, scores_frame
 from mirrorneuron.units import ensure_harvest
 
 Progress = Callable[[int, int, str], None]  # (steps done, steps total, what is running)
@@ -51,7 +54,7 @@ def run_finders(
     (default: the neuron sites) with each finder and store the scores, committing after each finder."""
     adapter = zoo_adapter(model)
     h = ensure_harvest(adapter, harvest_dir)
-    chosen = list(sites) or [x for x in default_sites(adapter) if x in h.sites] or h.sites
+    chosen = _sites(adapter, h, sites)
     total, done, runs = len(chosen) * len(finders), 0, []
     for site in chosen:
         data = site_data(h, adapter, site)
@@ -69,3 +72,46 @@ def run_finders(
     if progress is not None:
         progress(done, total, "done")
     return runs
+
+
+def _sites(adapter: TorchAdapter, h: Harvest, sites: Sequence[str] = ()) -> list[str]:
+    return list(sites) or [x for x in default_sites(adapter) if x in h.sites] or list(h.sites)
+
+
+def scored_already(s: Session, model: str, finders: Sequence[Finder], n_units: int) -> set[str]:
+    """The finders whose current version has stored a score (NULL included) for all ``n_units`` units."""
+    frame = scores_frame(s, model)
+    done = set()
+    for f in finders:
+        mine = frame[(frame["finder"] == f.name) & (frame["finder_version"] == f.version)]
+        if mine["unit_id"].nunique() >= n_units:
+            done.add(f.name)
+    return done
+
+
+def run_sweep_finders(
+    s: Session,
+    models: Sequence[str],
+    finders: Sequence[Finder],
+    windows: int,
+    progress: Progress | None = None,
+) -> dict[str, list[FinderRun]]:
+    """Every finder on every neuron of each sweep model (its sweep harvest, the one ``zoo sweep-bots``
+    plays), skipping the finders that already scored all of a model's neurons at their current version, so
+    a killed run resumes."""
+    from mirrorneuron.gameplay.sweep_bots import sweep_harvest  # the sweep's harvest, made in one place
+
+    out: dict[str, list[FinderRun]] = {}
+    for i, name in enumerate(models):
+        adapter, h = sweep_harvest(name, windows)
+        done = scored_already(s, name, finders, sum(h.width(x) for x in _sites(adapter, h)))
+        todo = [f for f in finders if f.name not in done]
+
+        def step(d: int, n: int, label: str, i: int = i, name: str = name) -> None:
+            if progress is not None:
+                progress(1000 * i + (1000 * d) // max(n, 1), 1000 * len(models), f"{name} · {label}")
+
+        out[name] = run_finders(s, name, todo, None, step) if todo else []
+    if progress is not None:
+        progress(1000 * len(models), 1000 * len(models), "done")
+    return out

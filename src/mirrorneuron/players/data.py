@@ -20,10 +20,7 @@ class BotData:
     target_tokens: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        values = np.array(self.values, dtype=np.float64).reshape(-1)
-        if not np.all(np.isfinite(values)):
-            raise ValueError("BotData.values must be finite")
-        values.setflags(write=False)
+        values = _checked_values(self.values)
         object.__setattr__(self, "values", values)
         if self.target_tokens is not None:
             tokens = np.array([str(t) for t in self.target_tokens], dtype=object)
@@ -48,10 +45,29 @@ class BotData:
             return cls(values, np.array([e.target_token for e in texts], dtype=object))
         return cls(values)
 
+    def with_values(self, values: np.ndarray) -> BotData:
+        """Another unit's values on the same examples, sharing these (already checked) target tokens — what
+        :meth:`from_context` gives for each unit of one site, without converting the tokens again."""
+        v = _checked_values(values)
+        if v.shape != self.values.shape:
+            raise ValueError(f"with_values got {v.size} values for {self.values.size} examples")
+        out = object.__new__(BotData)
+        object.__setattr__(out, "values", v)
+        object.__setattr__(out, "target_tokens", self.target_tokens)
+        return out
+
     @property
     def mean(self) -> float | None:
         """The unit mean over the training examples, or ``None`` when no values were given."""
         return float(self.values.mean()) if self.values.size else None
+
+
+def _checked_values(values: np.ndarray) -> np.ndarray:
+    out = np.array(values, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(out)):
+        raise ValueError("BotData.values must be finite")
+    out.setflags(write=False)
+    return out
 
 
 def unit_mean(data: BotData | None, round: Round) -> float:
