@@ -45,19 +45,9 @@ REFERENCE = "imitability_ridge_l1"
 
 
 def sample(data: SiteData, n: int) -> tuple[SiteData, np.ndarray]:
-    """The site restricted to ``n`` evenly spaced units (unit contexts and ids follow); all: the site itself."""
+    """The site restricted to ``n`` evenly spaced units; all: the site itself."""
     idx = np.linspace(0, data.n_units - 1, min(n, data.n_units)).round().astype(int)
-    if idx.size == data.n_units:
-        return data, idx
-    sub = SiteData(
-        data.model, data.site, data.acts[:, idx], data.groups, tuple(data.unit_ids[i] for i in idx), data.tokens,
-        data.vocab, data.labels, data.positions, None if data.weights is None else data.weights[idx],
-        tuple(d[:, idx] for d in data.sae_decoders), seed=data.seed,
-    )  # fmt: skip
-    opener = data.open_unit
-    assert opener is not None
-    sub.open_unit = lambda j, full: opener(int(idx[j]), full)
-    return sub, idx
+    return (data, idx) if idx.size == data.n_units else (data.subset(idx), idx)
 
 
 def spearman_ci(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_boot: int = 200) -> tuple[float, ...]:

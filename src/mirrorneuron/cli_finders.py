@@ -53,6 +53,11 @@ def finders_run(
         Path | None, typer.Option(help="every model of this sweep (e.g. `default`; resumable) instead of MODEL")
     ] = None,
     windows: Annotated[int, typer.Option(min=16, help="with --sweep: harvest windows per text model")] = 1000,
+    played_only: Annotated[
+        bool, typer.Option("--played-only", help="with --sweep: only the neurons `zoo sweep-bots` plays")
+    ] = False,
+    bot_units: Annotated[int, typer.Option(min=1, help="with --played-only: sweep-bots' --units")] = 6,
+    jobs: Annotated[int, typer.Option(min=1, help="with --sweep: models scored at once, in worker processes")] = 1,
 ) -> None:
     """Score every unit of MODEL (or of every model of a --sweep) with the chosen finders (default: all but the
     slow ones) and store the scores."""
@@ -66,7 +71,7 @@ def finders_run(
     if sweep is not None:
         if model is not None or harvest is not None or site:
             raise UserError("--sweep scores every model of the sweep: leave out MODEL, --harvest and --site")
-        _run_sweep(sweep, chosen, windows)
+        _run_sweep(sweep, chosen, windows, played_only, bot_units, jobs)
         return
     name = model or settings().default_text_model
     with progress(transient=True) as bar:
@@ -99,18 +104,34 @@ def _trained_models(sweep: Path) -> list[str]:
     return names
 
 
-def _run_sweep(sweep: Path, chosen: list[Any], windows: int) -> None:
-    from mirrorneuron.gameplay.finding import run_sweep_finders
+def _run_sweep(sweep: Path, chosen: list[Any], windows: int, played_only: bool, bot_units: int, jobs: int) -> None:
+    from mirrorneuron.gameplay.finding import FinderRun, run_sweep_finders, score_model_alone
     from mirrorneuron.gameplay.local import local_store
+    from mirrorneuron.gameplay.sweep_bots import BotRun
 
     names = _trained_models(sweep)
-    with progress() as bar, local_store() as s:
+    played = BotRun(units=bot_units, windows=windows) if played_only else None
+    runs: dict[str, list[FinderRun]] = {}
+    with progress() as bar:
         task = bar.add_task("finders", total=None)
 
         def update(done: int, total: int, label: str) -> None:
             bar.update(task, completed=done, total=total, description=label)
 
-        runs = run_sweep_finders(s, names, chosen, windows, update)
+        if jobs == 1:
+            with local_store() as s:
+                runs = run_sweep_finders(s, names, chosen, windows, update, played)
+        else:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+            from multiprocessing import get_context
+
+            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+                finder_names = [f.name for f in chosen]
+                futures = {pool.submit(score_model_alone, n, finder_names, windows, played): n for n in names}
+                for k, f in enumerate(as_completed(futures), 1):
+                    runs[futures[f]] = f.result()
+                    update(k, len(names), futures[f])
+            runs = {n: runs[n] for n in names}
     table = Table("model", "finders run", "units", "s")
     for name, rs in runs.items():
         units = sum(r.scores.size for r in rs) // max(1, len({r.finder for r in rs}))

@@ -27,6 +27,7 @@ from mirrorneuron.models.sweep import attributes
 from mirrorneuron.models.zoo import load_model
 from mirrorneuron.players import OFFLINE_BOT_NAMES
 from mirrorneuron.store import repo
+from mirrorneuron.types import UnitRef
 from mirrorneuron.units import unit_context
 from mirrorneuron.units.data import default_harvest_dir
 from mirrorneuron.units.open import lively_unit
@@ -71,6 +72,12 @@ def finder_windows(ctx: UnitContext, rounds: int = N_ROUNDS, seed: int = FINDER_
     return asked
 
 
+def played_units(adapter: TorchAdapter, h: Harvest, run: BotRun) -> list[UnitRef]:
+    """The ``run.units`` lively neurons of a model the bots play (drawn with ``run.seed``)."""
+    rng = np.random.default_rng(run.seed)
+    return list(dict.fromkeys(lively_unit(adapter, h, rng) for _ in range(run.units * 4)))[: run.units]
+
+
 def play_model(
     s: Session, name: str, run: BotRun, progress: Callable[[str], None] | None = None
 ) -> list[dict[str, Any]]:
@@ -80,8 +87,7 @@ def play_model(
     say = progress or (lambda _m: None)
     say(f"{name}: harvesting")
     adapter, h = sweep_harvest(name, run.windows)
-    rng = np.random.default_rng(run.seed)
-    refs = list(dict.fromkeys(lively_unit(adapter, h, rng) for _ in range(run.units * 4)))[: run.units]
+    refs = played_units(adapter, h, run)
     rows: list[dict[str, Any]] = []
     for ref in refs:
         ctx = unit_context(adapter, h, ref)
@@ -104,3 +110,15 @@ def play_model(
                     }
                 )
     return rows
+
+
+def play_model_alone(name: str, run: BotRun) -> list[dict[str, Any]]:
+    """:func:`play_model` in a worker process: its own store session and one torch thread (workers share
+    the cores). Every game commits on its own, so workers' writes interleave."""
+    import torch
+
+    from mirrorneuron.gameplay.local import local_store
+
+    torch.set_num_threads(1)
+    with local_store() as s:
+        return play_model(s, name, run)
