@@ -93,10 +93,10 @@ def finders_run(
 
 
 def _trained_models(sweep: Path) -> list[str]:
-    from mirrorneuron.cli_sweep import spec_path
+    from mirrorneuron.gameplay.sweep_bots import sweep_file
     from mirrorneuron.models.sweep import expand, load_spec, read_manifest
 
-    spec = load_spec(spec_path(sweep))
+    spec = load_spec(sweep_file(sweep))
     done = {m["name"] for m in read_manifest(spec.name)["models"]}
     names = [m.name for m in expand(spec) if m.name in done]
     if not names:
@@ -147,18 +147,21 @@ def finders_eval(
         Path | None, typer.Option(help="folder for finders.csv / finders.png (default: the sweep's)")
     ] = None,
     boot: Annotated[int, typer.Option(min=10, help="bootstrap resamples")] = 1000,
+    finder: Annotated[
+        list[str] | None, typer.Option("--finder", "-f", help="only these stored finders (repeatable; default: all)")
+    ] = None,
 ) -> None:
     """Which finder best predicts held-out bot imitability across a sweep's models: Spearman per model and
     pooled with bootstrap 95 % intervals (CSV + PNG). Needs `finders run --sweep` and `zoo sweep-bots`."""
     import pandas as pd
 
     from mirrorneuron.analysis.sweep_finders import finder_correlations, plot_finder_ranking, rank_finders
-    from mirrorneuron.cli_sweep import spec_path
     from mirrorneuron.gameplay.local import local_store
+    from mirrorneuron.gameplay.sweep_bots import sweep_file
     from mirrorneuron.models.sweep import load_spec, sweep_dir
     from mirrorneuron.store.scores import scores_frame
 
-    name = load_spec(spec_path(sweep)).name
+    name = load_spec(sweep_file(sweep)).name
     names = _trained_models(sweep)
     plays_csv = sweep_dir(name) / "bot_plays.csv"
     if not plays_csv.exists():
@@ -166,6 +169,8 @@ def finders_eval(
     plays = pd.read_csv(plays_csv)
     with local_store() as s:
         scores = pd.concat([scores_frame(s, m) for m in names], ignore_index=True)
+    if finder:
+        scores = scores[scores["finder"].isin(finder)]
     if scores.empty:
         raise UserError(f"no finder scores for sweep {name}; run `mirrorneuron finders run --sweep {sweep}` first")
     corr = finder_correlations(scores, plays, n_boot=boot)

@@ -21,10 +21,9 @@ SweepArg = Annotated[
 
 def spec_path(arg: Path) -> Path:
     """``default`` (or any shipped sweep's name) means the sweep file inside the package."""
-    from mirrorneuron.config import PACKAGE_DATA
+    from mirrorneuron.gameplay.sweep_bots import sweep_file
 
-    shipped = PACKAGE_DATA / "sweeps" / f"{arg}.yaml"
-    return shipped if not arg.exists() and shipped.exists() else arg
+    return sweep_file(arg)
 
 
 def _fmt(x: Any) -> str:

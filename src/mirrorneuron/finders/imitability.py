@@ -83,28 +83,19 @@ class BotImitability(Finder):
         full = self.level >= 2
         # Shared by every bot and level of a unit: its context, its draws (the same items at every level) and
         # the data its bot learns from (the draws' training half; bots only read it), built once, not per finder.
-        # Every unit of a site has the same training half and target tokens: only the values differ.
+        # Every unit of a site has the same training half: it is computed once per site.
         contexts: dict[int, UnitContext] = data.memo.setdefault(f"contexts/{full}", {})
         shared: dict[int, Draws] = data.memo.setdefault(f"draws/{self.rounds}", {})
         fit_on: dict[tuple[int, bool], FitData] = data.memo.setdefault(f"bot_data/{self.rounds}", {})
-        tokens: dict[bool, BotData] = data.memo.setdefault("bot_tokens", {})
         training = data.training if plan.training_fraction == SamplingPlan.training_fraction else None
         out = np.full(data.n_units, np.nan)
         for j in range(data.n_units):
-            ctx = contexts.get(j) or contexts.setdefault(j, data.unit(j, full=full))
+            ctx = contexts[j] if j in contexts else contexts.setdefault(j, data.unit(j, full=full))
             if float(np.ptp(np.asarray(ctx.values))) > 0:
                 if j not in shared:
                     shared[j] = draw_examples(ctx, self.rounds, plan, training=training)
-                mask = shared[j].training
                 if (j, full) not in fit_on:
-                    first = tokens.get(full) if training is not None and mask is training else None
-                    if first is None:
-                        bot_data = BotData.from_context(ctx, mask)
-                        if training is not None and mask is training:
-                            tokens[full] = bot_data
-                    else:
-                        bot_data = first.with_values(np.asarray(ctx.values, dtype=np.float64)[mask])
-                    fit_on[j, full] = (mask, bot_data)
+                    fit_on[j, full] = (shared[j].training, BotData.from_context(ctx, shared[j].training))
                 out[j] = self.play(ctx, plan, shared[j], fit_on[j, full])
         return out
 

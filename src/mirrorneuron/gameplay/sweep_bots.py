@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+from mirrorneuron.config import PACKAGE_DATA
 from mirrorneuron.finders.imitability import N_ROUNDS
 from mirrorneuron.game import SamplingPlan, UnitContext, draw_examples, make_rounds, summarize
 from mirrorneuron.gameplay.bots import play_bots, store_bot_game
@@ -34,6 +36,12 @@ from mirrorneuron.units.open import lively_unit
 
 LEVELS = (0, 1, 2, 3)
 FINDER_SEED = 0  # the seed the finders draw their rounds with (``SiteData.seed``'s default)
+
+
+def sweep_file(arg: Path) -> Path:
+    """``default`` (or any shipped sweep's name) means the sweep file inside the package."""
+    shipped = PACKAGE_DATA / "sweeps" / f"{arg}.yaml"
+    return shipped if not arg.exists() and shipped.exists() else arg
 
 
 def register_models(s: Session, names: Sequence[str]) -> None:

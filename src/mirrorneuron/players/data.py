@@ -23,7 +23,8 @@ class BotData:
         values = _checked_values(self.values)
         object.__setattr__(self, "values", values)
         if self.target_tokens is not None:
-            tokens = np.array([str(t) for t in self.target_tokens], dtype=object)
+            tokens = np.empty(len(self.target_tokens), dtype=object)
+            tokens[:] = list(map(str, self.target_tokens))  # = [str(t) for t in ...], without the listcomp
             if tokens.shape != values.shape:
                 raise ValueError(f"BotData.target_tokens has {tokens.size} entries but there are {values.size} values")
             tokens.setflags(write=False)
@@ -44,17 +45,6 @@ class BotData:
         if texts and len(texts) == len(examples):
             return cls(values, np.array([e.target_token for e in texts], dtype=object))
         return cls(values)
-
-    def with_values(self, values: np.ndarray) -> BotData:
-        """Another unit's values on the same examples, sharing these (already checked) target tokens — what
-        :meth:`from_context` gives for each unit of one site, without converting the tokens again."""
-        v = _checked_values(values)
-        if v.shape != self.values.shape:
-            raise ValueError(f"with_values got {v.size} values for {self.values.size} examples")
-        out = object.__new__(BotData)
-        object.__setattr__(out, "values", v)
-        object.__setattr__(out, "target_tokens", self.target_tokens)
-        return out
 
     @property
     def mean(self) -> float | None:
