@@ -67,7 +67,7 @@ def patched(**funcs: Callable[..., Any]) -> Iterator[None]:
         mp.undo()
 
 
-OLD = {
+OLD: dict[str, Callable[..., Any]] = {
     "top_pool": old_top_pool,
     "training_mask": old_training_mask,
     "split_references": old_split_references,
@@ -115,13 +115,8 @@ def fast_equals_old(ctx: Ctx, n: int, plan: SamplingPlan, exclude: np.ndarray | 
         old = draw_examples(ctx, n, plan, exclude=exclude)  # type: ignore[arg-type]
     with patched(**fast):
         new = draw_examples(ctx, n, plan, exclude=exclude)  # type: ignore[arg-type]
-        shared = draw_examples(
-            ctx,
-            n,
-            plan,
-            exclude=exclude,
-            training=training_mask(ctx.groups, plan.training_fraction),  # type: ignore[arg-type]
-        )
+        training = training_mask(ctx.groups, plan.training_fraction)
+        shared = draw_examples(ctx, n, plan, exclude=exclude, training=training)  # type: ignore[arg-type]
     return draws_equal(old, new) and draws_equal(old, shared)
 
 
