@@ -14,13 +14,7 @@ from mirrorneuron.game import Draws, Level, RoundSet, SamplingPlan, draw_example
 from mirrorneuron.store import repo
 from mirrorneuron.units import HarvestedUnit
 
-DESIGNS = (
-    "casual",
-    "between",
-    "within",
-    "bots",
-    "daily",
-)  # what a game can be prepared as; analysis.simstore adds "simulated"
+DESIGNS = ("casual", "between", "within", "bots", "daily")  # what a game can be prepared as; analysis.simstore adds "simulated"
 
 
 def seen_examples(ctx: HarvestedUnit, shown: Sequence[tuple[str, int, int]], level: int = 0) -> np.ndarray:
