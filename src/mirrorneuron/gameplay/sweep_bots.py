@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from mirrorneuron.config import PACKAGE_DATA
 from mirrorneuron.finders.imitability import N_ROUNDS
-from mirrorneuron.game import SamplingPlan, UnitContext, draw_examples, make_rounds, summarize
+from mirrorneuron.game import SamplingPlan, UnitContext, draw_examples, make_rounds, summarize, training_mask
 from mirrorneuron.gameplay.bots import play_bots, store_bot_game
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import default_spec, harvest
@@ -73,10 +73,13 @@ def sweep_harvest(name: str, windows: int = BotRun.windows) -> tuple[TorchAdapte
     return adapter, harvest(adapter, spec, default_harvest_dir(name))
 
 
-def finder_windows(ctx: UnitContext, rounds: int = N_ROUNDS, seed: int = FINDER_SEED) -> np.ndarray:
-    """True for the examples whose window an imitability finder's rounds of ``ctx`` ask (its own draw)."""
+def finder_windows(ctx: UnitContext, rounds: int = N_ROUNDS, seed: int = FINDER_SEED, keep: int = 0) -> np.ndarray:
+    """True for the examples whose window an imitability finder's rounds of ``ctx`` ask (its own draw). On a
+    harvest too small for them and ``keep`` more rounds, only the first ones (as many as leave ``keep``)."""
+    held_out = np.unique(np.asarray(ctx.groups)[~training_mask(ctx.groups)]).size
+    n = max(0, min(rounds, held_out - keep))  # a shorter draw is the longer one's prefix
     asked = np.zeros(len(ctx.groups), dtype=bool)
-    asked[[d.index for d in draw_examples(ctx, rounds, SamplingPlan(seed=seed)).draws]] = True
+    asked[[d.index for d in draw_examples(ctx, n, SamplingPlan(seed=seed)).draws]] = True
     return asked
 
 
@@ -99,7 +102,7 @@ def play_model(
     rows: list[dict[str, Any]] = []
     for ref in refs:
         ctx = unit_context(adapter, h, ref)
-        not_the_finders = finder_windows(ctx)
+        not_the_finders = finder_windows(ctx, keep=run.rounds)
         for level in run.levels:
             say(f"{name}: {ref.site}/{ref.index} level {level}")
             rs = make_rounds(ctx, level, run.rounds, SamplingPlan(seed=run.seed), exclude=not_the_finders)
