@@ -11,16 +11,23 @@ finder's scores predict held-out bot imitability.
    interval. The random finder is the baseline in the same run (its correlation should straddle 0).
 
 ``seconds_per_1k_units`` = (fast seconds measured on all units + slow seconds per unit × all units) per
-1k units. Torch and BLAS run on one thread each (threadpoolctl): on this shared machine more threads
+1k units. ``--baseline REV`` runs this benchmark of revision REV (``git archive`` into a temporary folder,
+its own sources first on the path) at the same time, on the same harvest, and prints both and the ratio. Torch and BLAS run on one thread each (threadpoolctl): on this shared machine more threads
 only contend (a pooled correlation over 64k values took 8× longer with OpenBLAS' threads). Last line: JSON.
-Run: ``.venv/bin/python benchmarks/finders.py [--model tiny-gelu --slow-units 8]``.
+Run: ``.venv/bin/python benchmarks/finders.py [--model tiny-gelu --slow-units 8 --baseline 6f03b98]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,19 +45,9 @@ REFERENCE = "imitability_ridge_l1"
 
 
 def sample(data: SiteData, n: int) -> tuple[SiteData, np.ndarray]:
-    """The site restricted to ``n`` evenly spaced units (unit contexts and ids follow); all: the site itself."""
+    """The site restricted to ``n`` evenly spaced units; all: the site itself."""
     idx = np.linspace(0, data.n_units - 1, min(n, data.n_units)).round().astype(int)
-    if idx.size == data.n_units:
-        return data, idx
-    sub = SiteData(
-        data.model, data.site, data.acts[:, idx], data.groups, tuple(data.unit_ids[i] for i in idx), data.tokens,
-        data.vocab, data.labels, data.positions, None if data.weights is None else data.weights[idx],
-        tuple(d[:, idx] for d in data.sae_decoders), seed=data.seed,
-    )  # fmt: skip
-    opener = data.open_unit
-    assert opener is not None
-    sub.open_unit = lambda j, full: opener(int(idx[j]), full)
-    return sub, idx
+    return (data, idx) if idx.size == data.n_units else (data.subset(idx), idx)
 
 
 def spearman_ci(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_boot: int = 200) -> tuple[float, ...]:
@@ -64,11 +61,38 @@ def spearman_ci(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_boot: 
     return rho, float(lo), float(hi), int(x.size)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_baseline(rev: str, model: str, slow_units: int, folder: Path) -> subprocess.Popen[str]:
+    """This benchmark as it was at ``rev``, started in the background on its own sources."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    env = {**os.environ, "PYTHONPATH": str(folder / "src")}
+    cmd = [sys.executable, str(folder / "benchmarks" / "finders.py"), "--model", model, "--slow-units", str(slow_units)]
+    return subprocess.Popen(cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def baseline_result(proc: subprocess.Popen[str]) -> dict[str, object]:
+    out, _ = proc.communicate()
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"the baseline run failed (exit {proc.returncode}):\n{out[-2000:]}")
+    return dict(json.loads(lines[-1]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="tiny-gelu")
     ap.add_argument("--slow-units", type=int, default=0, help="units per site for the slow finders (0: all)")
+    ap.add_argument("--baseline", help="git revision to measure at the same time (e.g. the branch point)")
+    ap.add_argument("--baseline-slow-units", type=int, default=8, help="the baseline's --slow-units")
     args = ap.parse_args()
+    tmp = tempfile.TemporaryDirectory(prefix="finders-baseline-")
+    if args.baseline:
+        ensure_harvest(zoo_adapter(args.model))  # made once, before both runs read it
+        base = start_baseline(args.baseline, args.model, args.baseline_slow_units, Path(tmp.name))
     torch.set_num_threads(1)
     threadpool_limits(1)  # BLAS too
     finders = available()
@@ -131,6 +155,11 @@ def main() -> None:
         "baseline_random_spearman": rhos.get("random"),
         "seconds_per_1k_units_by_finder": {k: round(v, 2) for k, v in per_1k.items()},
     }
+    if args.baseline:
+        before = baseline_result(base)
+        out["baseline"] = {"revision": args.baseline, **before}
+        out["speedup_vs_baseline"] = round(float(before["seconds_per_1k_units"]) / total_per_1k, 2)  # type: ignore[arg-type]
+    tmp.cleanup()
     print(json.dumps(out))
 
 

@@ -1,9 +1,10 @@
-"""`mirrorneuron finders list|run`: automated unit finders over a model's harvest, scores stored per unit."""
+"""`mirrorneuron finders list|run|eval`: automated unit finders over a model's (or a sweep's) harvests, scores
+stored per unit; `eval --sweep` ranks them by how well they predict held-out bot imitability."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -48,16 +49,31 @@ def finders_run(
         list[str] | None, typer.Option(help="site to score (repeatable; default: the neuron sites)")
     ] = None,
     harvest: Annotated[Path | None, typer.Option(help="harvest folder (default: the model's default harvest)")] = None,
+    sweep: Annotated[
+        Path | None, typer.Option(help="every model of this sweep (e.g. `default`; resumable) instead of MODEL")
+    ] = None,
+    windows: Annotated[int, typer.Option(min=16, help="with --sweep: harvest windows per text model")] = 1000,
+    played_only: Annotated[
+        bool, typer.Option("--played-only", help="with --sweep: only the neurons `zoo sweep-bots` plays")
+    ] = False,
+    bot_units: Annotated[int, typer.Option(min=1, help="with --played-only: sweep-bots' --units")] = 6,
+    jobs: Annotated[int, typer.Option(min=1, help="with --sweep: models scored at once, in worker processes")] = 1,
 ) -> None:
-    """Score every unit of MODEL with the chosen finders (default: all but the slow ones) and store the scores."""
+    """Score every unit of MODEL (or of every model of a --sweep) with the chosen finders (default: all but the
+    slow ones) and store the scores."""
     from mirrorneuron.finders import select
     from mirrorneuron.gameplay.finding import run_finders
     from mirrorneuron.gameplay.local import local_store
 
-    name = model or settings().default_text_model
     chosen = select(finder or (), slow=all_)  # unknown finders fail here, before any harvesting
     if not chosen:
         raise UserError("no finders chosen")
+    if sweep is not None:
+        if model is not None or harvest is not None or site:
+            raise UserError("--sweep scores every model of the sweep: leave out MODEL, --harvest and --site")
+        _run_sweep(sweep, chosen, windows, played_only, bot_units, jobs)
+        return
+    name = model or settings().default_text_model
     with progress(transient=True) as bar:
         task = bar.add_task("finders", total=None)
 
@@ -74,3 +90,107 @@ def finders_run(
             table.add_row(r.finder, f"{ok.size}/{r.scores.size}", *map(_fmt, stats), f"{r.seconds:.1f}")
         console.print(table)
     console.print(f"stored {sum(r.scores.size for r in runs)} scores of model {name}", soft_wrap=True)
+
+
+def _trained_models(sweep: Path) -> list[str]:
+    from mirrorneuron.gameplay.sweep_bots import sweep_file
+    from mirrorneuron.models.sweep import expand, load_spec, read_manifest
+
+    spec = load_spec(sweep_file(sweep))
+    done = {m["name"] for m in read_manifest(spec.name)["models"]}
+    names = [m.name for m in expand(spec) if m.name in done]
+    if not names:
+        raise UserError(f"no model of sweep {spec.name} is trained; run `mirrorneuron zoo sweep {sweep}` first")
+    return names
+
+
+def _run_sweep(sweep: Path, chosen: list[Any], windows: int, played_only: bool, bot_units: int, jobs: int) -> None:
+    from mirrorneuron.gameplay.finding import FinderRun, run_sweep_finders, score_model_alone
+    from mirrorneuron.gameplay.local import local_store
+    from mirrorneuron.gameplay.sweep_bots import BotRun
+
+    names = _trained_models(sweep)
+    played = BotRun(units=bot_units, windows=windows) if played_only else None
+    runs: dict[str, list[FinderRun]] = {}
+    with progress() as bar:
+        task = bar.add_task("finders", total=None)
+
+        def update(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        if jobs == 1:
+            with local_store() as s:
+                runs = run_sweep_finders(s, names, chosen, windows, update, played)
+        else:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+            from multiprocessing import get_context
+
+            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+                finder_names = [f.name for f in chosen]
+                futures = {pool.submit(score_model_alone, n, finder_names, windows, played): n for n in names}
+                for k, f in enumerate(as_completed(futures), 1):
+                    runs[futures[f]] = f.result()
+                    update(k, len(names), futures[f])
+            runs = {n: runs[n] for n in names}
+    table = Table("model", "finders run", "units", "s")
+    for name, rs in runs.items():
+        units = sum(r.scores.size for r in rs) // max(1, len({r.finder for r in rs}))
+        table.add_row(name, str(len({r.finder for r in rs})) or "0", str(units), f"{sum(r.seconds for r in rs):.0f}")
+    console.print(table)
+    console.print(f"{len(names)} models scored by {len(chosen)} finders (models already scored were skipped)")
+
+
+@finders_app.command("eval")
+def finders_eval(
+    sweep: Annotated[Path, typer.Option(help="the sweep (e.g. `default`) whose finder scores and bot plays to use")],
+    out: Annotated[
+        Path | None, typer.Option(help="folder for finders.csv / finders.png (default: the sweep's)")
+    ] = None,
+    boot: Annotated[int, typer.Option(min=10, help="bootstrap resamples")] = 1000,
+    finder: Annotated[
+        list[str] | None, typer.Option("--finder", "-f", help="only these stored finders (repeatable; default: all)")
+    ] = None,
+) -> None:
+    """Which finder best predicts held-out bot imitability across a sweep's models: Spearman per model and
+    pooled with bootstrap 95 % intervals (CSV + PNG). Needs `finders run --sweep` and `zoo sweep-bots`."""
+    import pandas as pd
+
+    from mirrorneuron.analysis.sweep_finders import finder_correlations, plot_finder_ranking, rank_finders
+    from mirrorneuron.gameplay.local import local_store
+    from mirrorneuron.gameplay.sweep_bots import sweep_file
+    from mirrorneuron.models.sweep import load_spec, sweep_dir
+    from mirrorneuron.store.scores import scores_frame
+
+    name = load_spec(sweep_file(sweep)).name
+    names = _trained_models(sweep)
+    plays_csv = sweep_dir(name) / "bot_plays.csv"
+    if not plays_csv.exists():
+        raise UserError(f"no bot plays for sweep {name}; run `mirrorneuron zoo sweep-bots {sweep}` first")
+    plays = pd.read_csv(plays_csv)
+    with local_store() as s:
+        scores = pd.concat([scores_frame(s, m) for m in names], ignore_index=True)
+    if finder:
+        scores = scores[scores["finder"].isin(finder)]
+    if scores.empty:
+        raise UserError(f"no finder scores for sweep {name}; run `mirrorneuron finders run --sweep {sweep}` first")
+    corr = finder_correlations(scores, plays, n_boot=boot)
+    folder = out or sweep_dir(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    ranked = rank_finders(corr)
+    corr.to_csv(folder / "finders_by_model.csv", index=False)
+    ranked.to_csv(folder / "finders.csv", index=False)
+    plot_finder_ranking(corr, folder / "finders.png")
+    table = Table("rank", "finder", "n", "Spearman (pooled)", "95 % CI", "mean within model", "vs other bots")
+    for r in ranked.itertuples():
+        other = "" if pd.isna(r.spearman_other_bots) else f"{r.spearman_other_bots:+.2f}"
+        ci = "—" if pd.isna(r.ci_low) else f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+        table.add_row(str(r.rank), str(r.finder), str(r.n), _fmt_signed(r.spearman), ci,
+                      _fmt_signed(r.mean_within_model), other)  # fmt: skip
+    console.print(table)
+    console.print(
+        f"[green]wrote[/] {folder / 'finders.csv'}, {folder / 'finders_by_model.csv'}, {folder / 'finders.png'}"
+    )
+
+
+def _fmt_signed(x: float) -> str:
+    return f"{x:+.3f}" if np.isfinite(x) else "—"

@@ -21,10 +21,9 @@ SweepArg = Annotated[
 
 def spec_path(arg: Path) -> Path:
     """``default`` (or any shipped sweep's name) means the sweep file inside the package."""
-    from mirrorneuron.config import PACKAGE_DATA
+    from mirrorneuron.gameplay.sweep_bots import sweep_file
 
-    shipped = PACKAGE_DATA / "sweeps" / f"{arg}.yaml"
-    return shipped if not arg.exists() and shipped.exists() else arg
+    return sweep_file(arg)
 
 
 def _fmt(x: Any) -> str:
@@ -95,6 +94,10 @@ def sweep_bots_cmd(
     rounds: Annotated[int, typer.Option(min=2, help="held-out rounds per unit and level")] = 40,
     windows: Annotated[int, typer.Option(min=16, help="harvest windows per text model")] = 1000,
     seed: Annotated[int, typer.Option(help="seed for the units and the rounds")] = 0,
+    trained_only: Annotated[
+        bool, typer.Option("--trained-only", help="play the models trained so far instead of requiring all")
+    ] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="models played at once, in worker processes")] = 1,
 ) -> None:
     """All offline bots × every sweep model × levels 0–3 on held-out rounds: stores the bots' games, prints
     and writes (CSV + PNG) bot imitability per training-knob value next to validation loss."""
@@ -107,10 +110,10 @@ def sweep_bots_cmd(
     manifest = read_manifest(spec.name)
     done = {m["name"] for m in manifest["models"]}
     missing = [m.name for m in expand(spec) if m.name not in done]
-    if missing:
+    if missing and not trained_only:
         raise UserError(
             f"{len(missing)} model(s) of sweep {spec.name} are not trained (e.g. {missing[0]}); "
-            f"run `mirrorneuron zoo sweep {sweep}` first"
+            f"run `mirrorneuron zoo sweep {sweep}` first (or play the trained ones: --trained-only)"
         )
     run = BotRun(units=units, rounds=rounds, windows=windows, seed=seed)
     plays: list[dict[str, Any]] = []
@@ -121,9 +124,12 @@ def sweep_bots_cmd(
         task = p.add_task("bots", total=len(done))
         names = [m["name"] for m in manifest["models"]]
         register_models(s, names)
-        for name in names:
-            plays += play_model(s, name, run, lambda msg: p.update(task, description=msg))
-            p.advance(task)
+        if jobs == 1:
+            for name in names:
+                plays += play_model(s, name, run, lambda msg: p.update(task, description=msg))
+                p.advance(task)
+        else:
+            plays = _play_in_workers(names, run, jobs, lambda name: p.update(task, advance=1, description=name))
     out = sweep_dir(spec.name)
     rows = imitability_by_knob(plays, manifest)
     write_csv(plays, out / "bot_plays.csv")
@@ -131,6 +137,22 @@ def sweep_bots_cmd(
     plot_imitability(rows, out / "imitability.png")
     console.print(_imitability_table(rows))
     console.print(f"[green]wrote[/] {out / 'imitability.csv'}, {out / 'imitability.png'} and {out / 'bot_plays.csv'}")
+
+
+def _play_in_workers(names: list[str], run: Any, jobs: int, done: Any) -> list[dict[str, Any]]:
+    """Each model played in one of ``jobs`` worker processes; the rows in model order, as one process gives."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    from mirrorneuron.gameplay.sweep_bots import play_model_alone
+
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(play_model_alone, name, run): name for name in names}
+        for f in as_completed(futures):
+            by_model[futures[f]] = f.result()
+            done(futures[f])
+    return [row for name in names for row in by_model[name]]
 
 
 def _imitability_table(rows: list[dict[str, Any]]) -> Table:

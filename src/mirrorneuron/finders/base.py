@@ -9,7 +9,7 @@ decoder directions of SAEs trained on the site, and a way to open one unit's gam
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -73,6 +73,20 @@ class SiteData:
     def training(self) -> np.ndarray:
         """True for the examples bots may learn from (never asked); the rest are held out."""
         return training_mask(self.groups)
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> SiteData:
+        """The site restricted to units ``idx`` (their contexts and ids follow); every finder scores a unit of
+        the subset as it scores it in the whole site."""
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        sub = SiteData(
+            self.model, self.site, self.acts[:, idx], self.groups, tuple(self.unit_ids[i] for i in idx), self.tokens,
+            self.vocab, self.labels, self.positions, None if self.weights is None else self.weights[idx],
+            tuple(d[:, idx] for d in self.sae_decoders), seed=self.seed,
+        )  # fmt: skip
+        opener = self.open_unit
+        if opener is not None:
+            sub.open_unit = lambda j, full: opener(int(idx[j]), full)
+        return sub
 
     def unit(self, j: int, full: bool = False) -> UnitContext:
         """Unit ``j``'s game context (``full``: able to build level-2/3 hints)."""

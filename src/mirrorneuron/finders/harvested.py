@@ -86,6 +86,11 @@ def _opener(h: Harvest, adapter: TorchAdapter, site: str, data: SiteData) -> Cal
     passes = WindowCache()  # level-2/3 hints: one forward pass per window for all the site's neurons
 
     def open_unit(j: int, full: bool) -> UnitContext:
-        return NeuronContext(h, adapter, site, j, passes) if full else LightNeuron(h, adapter, site, j, data)
+        if not full:
+            return LightNeuron(h, adapter, site, j, data)
+        ctx = NeuronContext(h, adapter, site, j, passes)
+        if data.vocab is not None:
+            ctx.__dict__["_vocab"] = data.vocab  # the same strings; decoding the vocabulary per unit is slow
+        return ctx
 
     return open_unit

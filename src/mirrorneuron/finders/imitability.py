@@ -81,16 +81,19 @@ class BotImitability(Finder):
     def score(self, data: SiteData) -> np.ndarray:
         plan = SamplingPlan(seed=data.seed)
         full = self.level >= 2
-        # Shared by every bot and level of a unit: its draws (the same items at every level) and the data its
-        # bot learns from (the draws' training half; bots only read it), built once instead of per finder.
+        # Shared by every bot and level of a unit: its context, its draws (the same items at every level) and
+        # the data its bot learns from (the draws' training half; bots only read it), built once, not per finder.
+        # Every unit of a site has the same training half: it is computed once per site.
+        contexts: dict[int, UnitContext] = data.memo.setdefault(f"contexts/{full}", {})
         shared: dict[int, Draws] = data.memo.setdefault(f"draws/{self.rounds}", {})
         fit_on: dict[tuple[int, bool], FitData] = data.memo.setdefault(f"bot_data/{self.rounds}", {})
+        training = data.training if plan.training_fraction == SamplingPlan.training_fraction else None
         out = np.full(data.n_units, np.nan)
         for j in range(data.n_units):
-            ctx = data.unit(j, full=full)
+            ctx = contexts[j] if j in contexts else contexts.setdefault(j, data.unit(j, full=full))
             if float(np.ptp(np.asarray(ctx.values))) > 0:
                 if j not in shared:
-                    shared[j] = draw_examples(ctx, self.rounds, plan)
+                    shared[j] = draw_examples(ctx, self.rounds, plan, training=training)
                 if (j, full) not in fit_on:
                     fit_on[j, full] = (shared[j].training, BotData.from_context(ctx, shared[j].training))
                 out[j] = self.play(ctx, plan, shared[j], fit_on[j, full])

@@ -104,7 +104,12 @@ class Draws:
 
 
 def draw_examples(
-    ctx: UnitContext, n: int, plan: SamplingPlan | None = None, seed: int | None = None, exclude: Any = None
+    ctx: UnitContext,
+    n: int,
+    plan: SamplingPlan | None = None,
+    seed: int | None = None,
+    exclude: Any = None,
+    training: np.ndarray | None = None,
 ) -> Draws:
     """The ``n`` examples a unit's rounds ask, deterministic for (unit, plan, seed) — the same at every level,
     so levels can be compared on the same items.
@@ -112,6 +117,8 @@ def draw_examples(
     Never asked: training examples, and the groups of ``exclude`` (examples whose truth the player has seen,
     e.g. in an earlier game). Excluded groups are skipped in the draw order without changing it, so players
     with different histories still share every item they can be asked. ValueError if fewer than ``n`` remain.
+    ``training``: ``training_mask(ctx.groups, plan.training_fraction)`` if already computed (every unit of a
+    site shares it); the draw is the same either way.
     """
     if n < 0:
         raise ValueError(f"number of rounds must be >= 0, got {n}")
@@ -119,14 +126,20 @@ def draw_examples(
     seed = plan.seed if seed is None else seed
     rng = _rng(seed, ctx.unit_id)
     groups = np.asarray(ctx.groups, dtype=np.int64)
-    training = training_mask(groups, plan.training_fraction)
+    if training is None:
+        training = training_mask(groups, plan.training_fraction)
+    elif training.shape != groups.shape:
+        raise ValueError(f"training has shape {training.shape}, there are {groups.size} examples")
     stats = UnitStats.from_values(np.asarray(ctx.values)[training])
     refs = split_references(ctx.values, plan, rng, training)
     seen = np.zeros(len(groups), dtype=bool) if exclude is None else np.asarray(exclude, dtype=bool)
     if seen.shape != groups.shape:
         raise ValueError(f"exclude has shape {seen.shape}, there are {groups.size} examples")
-    seen_groups = np.isin(groups, groups[seen])
-    n_skippable = int(np.unique(groups[seen_groups & ~training]).size)
+    if seen.any():
+        seen_groups = np.isin(groups, groups[seen])
+        n_skippable = int(np.unique(groups[seen_groups & ~training]).size)
+    else:
+        seen_groups, n_skippable = seen, 0
     candidates = draw(ctx.values, plan, n + n_skippable, rng, exclude_mask=training, groups=groups) if n else []
     chosen = tuple(d for d in candidates if not seen_groups[d.index])[:n]
     if len(chosen) < n:

@@ -68,13 +68,15 @@ def training_mask(groups: Any, fraction: float = SamplingPlan.training_fraction)
     lowest hash of their id (at least one, and at least one group left to ask). It depends only on the group
     ids, so every unit of a model, every level and every bot agree on it."""
     g = np.asarray(groups, dtype=np.int64).reshape(-1)
-    ids = np.unique(g)
+    ids, inverse = np.unique(g, return_inverse=True)
     if ids.size < 2:
         raise ValueError(f"a unit needs examples in at least 2 groups (windows or images), got {ids.size}")
     with np.errstate(over="ignore"):
-        order = ids[np.argsort(_splitmix64(ids), kind="stable")]
+        order = np.argsort(_splitmix64(ids), kind="stable")
     k = min(max(1, round(fraction * ids.size)), ids.size - 1)
-    return np.isin(g, order[:k])
+    chosen = np.zeros(ids.size, dtype=bool)
+    chosen[order[:k]] = True
+    return chosen[inverse.reshape(-1)]
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,15 @@ class Draw:
 
 def top_pool(values: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest values, largest first (ties: lower index first)."""
-    return np.argsort(-values, kind="stable")[:k]
+    neg = -np.asarray(values)
+    if k <= 0:
+        return np.zeros(0, dtype=np.intp)
+    if k >= neg.size:
+        return np.argsort(neg, kind="stable")
+    # Equal to the stable argsort's first k: only the values up to the k-th (ties included) are sorted.
+    kth = np.partition(neg, k - 1)[k - 1]
+    candidates = np.flatnonzero(neg <= kth)
+    return candidates[np.argsort(neg[candidates], kind="stable")][:k]
 
 
 def quantile_bins(values: np.ndarray, n_bins: int) -> list[np.ndarray]:
@@ -122,7 +132,9 @@ def split_references(
     pool = candidates[top_pool(v[candidates], plan.top_pool)]
     top = rng.choice(pool, min(plan.n_reference_top, pool.size // 2), replace=False)
     top = top[np.argsort(-v[top], kind="stable")]
-    rest = np.setdiff1d(candidates, top)
+    taken = np.zeros(v.size, dtype=bool)
+    taken[top] = True
+    rest = candidates[~taken[candidates]]  # = np.setdiff1d(candidates, top): candidates are sorted, unique
     rand = rng.choice(rest, min(plan.n_reference_random, rest.size // 2), replace=False)
     mask = np.ones(v.size, dtype=bool)
     mask[top] = False
@@ -132,6 +144,22 @@ def split_references(
 
 
 Cell = tuple[Source, float, np.ndarray]
+
+
+def group_runs(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``order``: the examples sorted by group (stable), so one group's examples are contiguous; example
+    ``i``'s group is ``order[first[i]:last[i]]``."""
+    order = np.argsort(groups, kind="stable")
+    sorted_g = groups[order]
+    breaks = np.flatnonzero(sorted_g[1:] != sorted_g[:-1]) + 1
+    starts = np.concatenate(([0], breaks))
+    ends = np.concatenate((breaks, [groups.size]))
+    run = np.zeros(groups.size, dtype=np.int64)  # example k of the sorted order lies in run run[k]
+    run[breaks] = 1
+    run = np.cumsum(run)
+    first, last = np.empty(groups.size, dtype=np.int64), np.empty(groups.size, dtype=np.int64)
+    first[order], last[order] = starts[run], ends[run]
+    return order, first, last
 
 
 def _cells(v: np.ndarray, plan: SamplingPlan, eligible: np.ndarray) -> list[Cell]:
@@ -202,10 +230,7 @@ def draw(
         member[k, c] = True
     free = member.sum(axis=1)
     drawn = np.zeros(v.size, dtype=bool)
-    order = np.argsort(g, kind="stable")  # examples of one group are contiguous in ``order``
-    bounds = np.searchsorted(g[order], g[order], side="left"), np.searchsorted(g[order], g[order], side="right")
-    first, last = np.empty(v.size, dtype=np.int64), np.empty(v.size, dtype=np.int64)
-    first[order], last[order] = bounds
+    order, first, last = group_runs(g)
     out: list[Draw] = []
     while len(out) < n and free.any():
         p = np.where(free > 0, probs, 0.0)

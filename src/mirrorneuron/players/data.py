@@ -20,13 +20,11 @@ class BotData:
     target_tokens: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        values = np.array(self.values, dtype=np.float64).reshape(-1)
-        if not np.all(np.isfinite(values)):
-            raise ValueError("BotData.values must be finite")
-        values.setflags(write=False)
+        values = _checked_values(self.values)
         object.__setattr__(self, "values", values)
         if self.target_tokens is not None:
-            tokens = np.array([str(t) for t in self.target_tokens], dtype=object)
+            tokens = np.empty(len(self.target_tokens), dtype=object)
+            tokens[:] = list(map(str, self.target_tokens))  # = [str(t) for t in ...], without the listcomp
             if tokens.shape != values.shape:
                 raise ValueError(f"BotData.target_tokens has {tokens.size} entries but there are {values.size} values")
             tokens.setflags(write=False)
@@ -52,6 +50,14 @@ class BotData:
     def mean(self) -> float | None:
         """The unit mean over the training examples, or ``None`` when no values were given."""
         return float(self.values.mean()) if self.values.size else None
+
+
+def _checked_values(values: np.ndarray) -> np.ndarray:
+    out = np.array(values, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(out)):
+        raise ValueError("BotData.values must be finite")
+    out.setflags(write=False)
+    return out
 
 
 def unit_mean(data: BotData | None, round: Round) -> float:
