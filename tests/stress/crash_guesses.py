@@ -13,6 +13,7 @@ app's process group (the app is what crashes, not the database).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -51,10 +52,8 @@ def _plant_ack_before_commit() -> None:
             s.rollback()
 
         def later() -> None:
-            try:
+            with contextlib.suppress(Exception):  # a duplicate after the client's re-guess: the fault is the point
                 honest(self, fn, *args)
-            except Exception:  # noqa: BLE001 - a duplicate after the client's re-guess; the fault is the point
-                pass
 
         threading.Timer(1.0, later).start()
         return out
@@ -248,7 +247,9 @@ def start_postgres(root: Path) -> tuple[Any, str]:
     from sqlalchemy import create_engine, text
 
     srv = pgserver.get_server(str(root / "pg"), cleanup_mode="stop")
-    admin = create_engine(srv.get_uri().replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        srv.get_uri().replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as c:
         c.execute(text('CREATE DATABASE "crash"'))
     url = admin.url.set(database="crash").render_as_string(hide_password=False)
@@ -278,9 +279,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         srv, url = start_postgres(root)
     else:
         url = f"sqlite:///{root / 'crash.db'}"
-    env = {**os.environ, "MIRRORNEURON_HOME": str(home), "MIRRORNEURON_DATABASE_URL": url,
-           "MIRRORNEURON_SECRET_KEY": "crash-test", "MIRRORNEURON_GUESS_RATE": "1000000",
-           "MIRRORNEURON_GUESS_BURST": "1000000", "MIRRORNEURON_PROGRESSION": "false"}
+    env = {
+        **os.environ,
+        "MIRRORNEURON_HOME": str(home),
+        "MIRRORNEURON_DATABASE_URL": url,
+        "MIRRORNEURON_SECRET_KEY": "crash-test",
+        "MIRRORNEURON_GUESS_RATE": "1000000",
+        "MIRRORNEURON_GUESS_BURST": "1000000",
+        "MIRRORNEURON_PROGRESSION": "false",
+    }
     env.pop(PLANT_ENV, None)
     if args.plant:
         env[PLANT_ENV] = args.plant
@@ -290,8 +297,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     in_flight_at_kill, quiet_cycles = [], 0
     try:
         server.start(log)
-        players = [Player(f"http://127.0.0.1:{args.port}", tally, stop, args.seed * 1000 + i, args.rounds)
-                   for i in range(args.players)]
+        players = [
+            Player(f"http://127.0.0.1:{args.port}", tally, stop, args.seed * 1000 + i, args.rounds)
+            for i in range(args.players)
+        ]
         for pl in players:
             pl.start()
         kills = 0
@@ -321,14 +330,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if srv is not None:
             srv.cleanup()
     result.update(
-        db=args.db, kills=kills + 1, kills_asked=args.kills, players=args.players, workers=args.workers, seed=args.seed, plant=args.plant,
-        conflicts_after_retry=tally.conflicts, errors=tally.errors, cycles_without_acks=quiet_cycles,
+        db=args.db,
+        kills=kills + 1,
+        kills_asked=args.kills,
+        players=args.players,
+        workers=args.workers,
+        seed=args.seed,
+        plant=args.plant,
+        conflicts_after_retry=tally.conflicts,
+        errors=tally.errors,
+        cycles_without_acks=quiet_cycles,
         guesses_in_flight_at_kills=sum(in_flight_at_kill),
-        startup_s_median=round(statistics.median(server.startups), 2), startup_s_max=round(max(server.startups), 2),
+        startup_s_median=round(statistics.median(server.startups), 2),
+        startup_s_max=round(max(server.startups), 2),
         elapsed_s=round(time.monotonic() - t0, 1),
     )
-    result["ok"] = (result["acked"] > 0 and result["lost"] == result["wrong_value"] == result["stored_twice"] == result["acked_twice"] == 0
-                    and result["integrity"] == "ok")
+    result["ok"] = (
+        result["acked"] > 0
+        and result["lost"] == result["wrong_value"] == result["stored_twice"] == result["acked_twice"] == 0
+        and result["integrity"] == "ok"
+    )
     shutil.rmtree(root, ignore_errors=True)
     return result
 
