@@ -46,9 +46,9 @@ def serve_lines(text: str) -> list[list[str]]:
     for m in re.finditer(r'\[("mirrorneuron", "serve"[^\]]*)\]', text):
         out.append([a.strip().strip('"') for a in m.group(1).split(",")][2:])
     for line in text.splitlines():
-        m = re.search(r"(?:^|/|\s)mirrorneuron serve ([^`#\n]*)", line)
-        if m and '"' not in m.group(1):
-            out.append(shlex.split(m.group(1)))
+        shell = re.search(r"(?:^|/|\s)mirrorneuron serve ([^`#\n]*)", line)
+        if shell and '"' not in shell.group(1):
+            out.append(shlex.split(shell.group(1)))
     return out
 
 
