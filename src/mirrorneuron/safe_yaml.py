@@ -11,6 +11,7 @@ import yaml
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000  # scalars + collections after alias expansion
+MAX_FLOW_DEPTH = 200  # PyYAML parses deep [[[...]]] slowly (seconds for 10⁴) before it fails: refuse up front
 
 
 class TooLarge(yaml.YAMLError):
@@ -44,6 +45,15 @@ def load(text: str) -> Any:
     """``yaml.safe_load`` within the limits; a ``yaml.YAMLError`` (``TooLarge``) otherwise."""
     if len(text) > MAX_BYTES:
         raise TooLarge(f"document is larger than {MAX_BYTES} bytes")
+    depth = deepest = 0
+    for ch in text:  # brackets inside quoted strings count too: harmless at this generous limit
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    if deepest > MAX_FLOW_DEPTH:
+        raise TooLarge(f"document is nested deeper than {MAX_FLOW_DEPTH} levels")
     try:
         return yaml.load(text, Loader=_Loader)
     except RecursionError:

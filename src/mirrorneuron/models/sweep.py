@@ -112,6 +112,8 @@ def load_spec(path: Path | str) -> SweepSpec:
         raw = safe_yaml.load(p.read_text())
     except FileNotFoundError:
         raise UserError(f"sweep file {p} not found") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{p}: not a text (UTF-8) file") from None
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
