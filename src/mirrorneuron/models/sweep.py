@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mirrorneuron import safe_yaml
 from mirrorneuron.config import settings
 from mirrorneuron.models.train import train
 from mirrorneuron.models.zoo import ZooConfig, read_config, read_metrics
@@ -108,9 +109,11 @@ def load_spec(path: Path | str) -> SweepSpec:
     """Read a sweep YAML file; any problem is one UserError line."""
     p = Path(path)
     try:
-        raw = yaml.safe_load(p.read_text())
+        raw = safe_yaml.load(p.read_text())
     except FileNotFoundError:
         raise UserError(f"sweep file {p} not found") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{p}: not a text (UTF-8) file") from None
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""

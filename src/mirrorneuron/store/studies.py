@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mirrorneuron import safe_yaml
 from mirrorneuron.game.sampling import DEFAULT_MIX
 from mirrorneuron.store.catalog import new_id
 from mirrorneuron.store.errors import NotFound
@@ -78,9 +79,11 @@ class StudyConfig(BaseModel):
         """Parse a YAML or JSON study file; ValueError naming each bad field."""
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise ValueError("study config is nested too deeply") from None
         except json.JSONDecodeError:
             try:
-                data = yaml.safe_load(text)
+                data = safe_yaml.load(text)
             except yaml.YAMLError as exc:
                 raise ValueError(f"study config is neither valid JSON nor valid YAML: {_yaml_error(exc)}") from None
         if not isinstance(data, dict):

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from mirrorneuron.config import settings as core_settings
 from mirrorneuron.store.db import make_engine, migrate_if_behind
 from mirrorneuron.web import errors
+from mirrorneuron.web.bodylimit import BodyLimitMiddleware
 from mirrorneuron.web.db import Db
 from mirrorneuron.web.deps import AppState
 from mirrorneuron.web.ratelimit import RateLimiter
@@ -68,4 +69,5 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         app.include_router(router, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_middleware(PlayerCookieMiddleware, keys=keys, secure=settings.cookie_secure)
+    app.add_middleware(BodyLimitMiddleware)  # outermost: refuses oversized bodies before anything reads them
     return app

@@ -98,15 +98,18 @@ class PlayerCookieMiddleware:
                 headers = [*message.get("headers", []), *SECURITY_HEADERS, *csp]
                 new_id = state.get("new_player_id")
                 if new_id:
-                    headers.append((b"set-cookie", self.cookie_header(new_id).encode("latin-1")))
+                    cookie = self.cookie_header(new_id, https=scope.get("scheme") == "https")
+                    headers.append((b"set-cookie", cookie.encode("latin-1")))
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
 
-    def cookie_header(self, player_id: str) -> str:
+    def cookie_header(self, player_id: str, https: bool = False) -> str:
+        """Secure when configured or when the request came over HTTPS (uvicorn's proxy headers, on by default
+        for a proxy on 127.0.0.1, turn ``X-Forwarded-Proto: https`` into the scheme)."""
         parts = [f"{COOKIE}={self.keys.sign(player_id)}", "Path=/", f"Max-Age={COOKIE_MAX_AGE}", "HttpOnly", "SameSite=Lax"]
-        if self.secure:
+        if self.secure or https:
             parts.append("Secure")
         return "; ".join(parts)
 
