@@ -9,7 +9,8 @@ imitations are spliced in one by one, the baselines on the same units, and the n
   by the first k imitations relative to ablating those same k units. Per unit the imitation used is the
   chosen player's latest version, or (no player) the best held-out correlation among every player's latest.
 - **the suggestion**: among the set's units linked by a graph edge to an imitated one (none imitated: the
-  set's most strongly linked units), the ``CANDIDATES`` strongest-linked are each measured with the current
+  set's most strongly linked units; imitated but unlinked: the other best-linked units), the ``CANDIDATES``
+  strongest-linked are each measured with the current
   imitations spliced in plus the candidate's TRUE activations vs the candidate ablated: the loss a perfect
   imitation of it would win back. The largest gain is suggested.
 
@@ -42,6 +43,7 @@ from mirrorneuron.store.models import Imitation, Player
 from mirrorneuron.types import UnitRef, UserError
 
 CANDIDATES = 12
+LINKS_PER_NODE = 8  # each unit's strongest links kept for the suggestion and the drawing
 VIEW_BASELINES = ("zero", "mean", "ridge")
 Order = Literal["written", "best"]
 _MODULE_SETS: dict[tuple[str, tuple[str, ...], int | None], dict[str, Any]] = {}
@@ -74,7 +76,12 @@ def module_set(model: str, sites: Sequence[str] = (), k: int | None = None) -> d
         if isinstance(found, dict) and found.get("checksum") == checksum:
             _MODULE_SETS[key] = found
             return found
-    found = find_modules(model_graph(model, sites), k).to_dict() | {"checksum": checksum}
+    ms = find_modules(model_graph(model, sites), k)
+    links = [
+        {"source": ms.graph.unit_id(a), "target": ms.graph.unit_id(b), "weight": round(w, 6)}
+        for a, b, w in ms.edges(LINKS_PER_NODE)
+    ]
+    found = ms.to_dict() | {"checksum": checksum, "links": links}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(found), encoding="utf-8")
     _MODULE_SETS[key] = found
@@ -107,7 +114,7 @@ def unit_set(found: dict[str, Any], site: str | None = None, module: int | None 
         if not picked:
             raise UserError(f"unknown module {module}; choose 0..{found['k'] - 1}")
     ids = {n["id"] for n in picked}
-    edges = [(e["source"], e["target"], float(e["weight"])) for e in found["graph"]["edges"]]
+    edges = [(e["source"], e["target"], float(e["weight"])) for e in found["links"]]
     return UnitSet(found["model"], label, picked, [e for e in edges if e[0] in ids and e[1] in ids])
 
 
@@ -210,9 +217,16 @@ def suggest(
             xs, ys = str(_unit(x)), str(_unit(y))
             if ys not in done and (xs in done or not done):
                 links[ys] = links.get(ys, 0.0) + w
+    reason = "linked to imitated units" if done else "no unit imitated yet: the most strongly linked units"
+    if done and not links:  # no link leaves the imitated units: fall back to the set's best-linked others
+        reason = "no unit is linked to the imitated ones: the most strongly linked other units"
+        for a, b, w in uset.edges:
+            for x in (a, b):
+                if str(_unit(x)) not in done:
+                    links[str(_unit(x))] = links.get(str(_unit(x)), 0.0) + w
     pool = sorted(links, key=lambda u: (-links[u], u))[:candidates]
     if not pool:
-        return {"unit_id": None, "reason": "no unit of this set is linked to the imitated ones", "candidates": []}
+        return {"unit_id": None, "reason": "no unit of this set is left to link to", "candidates": []}
     units = [_unit(ids[u]) for u in pool]
     fills = means if ablation == "mean" else None
     current = splicer.predict(imitated)
@@ -230,7 +244,7 @@ def suggest(
         "unit_id": rows[0]["unit_id"],
         "loss_gain": rows[0]["loss_gain"],
         "ablation": ablation,
-        "reason": "linked to imitated units" if done else "no unit imitated yet: the most strongly linked units",
+        "reason": reason,
         "candidates": rows,
     }
 
