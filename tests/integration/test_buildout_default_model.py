@@ -1,7 +1,7 @@
 """Done-when evidence on the default text model (tiny-gelu as shipped): hand-written token rules for eight
 token-detector neurons of ``blocks.0.mlp.post`` (``rules_tiny_gelu/``), spliced in together, win back a
 sensible part of the loss that mean-ablating those neurons costs: well above the zero and mean replacements,
-below everything. Figures as measured: docs/buildout.md."""
+below everything (one rule alone is within noise). Figures as measured: docs/buildout.md."""
 
 from __future__ import annotations
 
@@ -40,5 +40,4 @@ def test_token_rules_recover_part_of_the_loss_beyond_the_baselines() -> None:
     assert isinstance(rules, float) and isinstance(zero, float)
     assert mean == pytest.approx(0.0, abs=1e-9)  # mean ablation's own replacement: exactly nothing
     assert rules > 0.2 and rules > zero + 0.1 and rules < 1.0, rows
-    one = splicer.splice({u: p for u, p in preds.items() if u.index == 38}, "mean", means).loss_recovered
-    assert one is not None and one > 0.0  # the neuron-38 rule alone helps too
+    # (alone, the neuron-38 rule moves the loss by ~0.001 nat; its fraction flips sign with the slice)
