@@ -52,6 +52,8 @@ def module_cmd(
         raise UserError(f"--order must be written or best, not {order!r}")
     if windows < 1:
         raise UserError("--windows must be at least 1")
+    if (site is None) == (module is None):
+        raise UserError("choose a layer (--site SITE) or a module (--module K), not both or neither")
     uset = mv.unit_set(mv.module_set(model, (), k), site, module)
     with local_store() as s:
         pid = None
