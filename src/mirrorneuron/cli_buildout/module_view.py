@@ -90,7 +90,9 @@ def _print(view: dict[str, Any]) -> None:
     for u in view["units"]:
         if u["imitated_by"] or len(view["units"]) <= 16:
             who = ", ".join(f"{i['player']} v{i['version']}" for i in u["imitated_by"]) or "—"
-            table.add_row(u["id"], str(u["module"]), who, _fmt((u["used"] or {}).get("correlation")))
+            table.add_row(
+                f"{u['site']}/{u['index']}", str(u["module"]), who, _fmt((u["used"] or {}).get("correlation"))
+            )
     n_done = sum(1 for u in view["units"] if u["imitated_by"])
     table.title = f"{len(view['units'])} units, {n_done} imitated"
     console.print(table)
