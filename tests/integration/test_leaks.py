@@ -48,6 +48,7 @@ SKIP_POSTS: dict[str, str] = {
     "/daily": "starts the daily game: another unit (its leak walk is in test_daily.py)",
     "/api/tutorial": "a tutorial game: start_game on the tutorial unit (a neuron, not the walked unit), random seed",
     "/api/tutorial/skip": "marks the tutorial done (no values)",
+    "/api/modules/{model}/campaign/start": "start_game on the campaign's suggested neuron (not the walked unit), random seed",
     "/tutorial/skip": "marks the tutorial done (no values)",
     "/api/tutorial/finish": "ends a finished tutorial game (its truths are all answered)",
     "/api/units/{unit_id}/explanations": "needs an LLM backend (none in the walk: 503); it scores only answered "
@@ -139,6 +140,7 @@ def play_and_walk(app: FastAPI, db_url: str, feedback: bool) -> Iterator[WalkRes
                 "game_id": [*games, b_games[0]],  # a player may open any of their games at any time
                 "round_id": [rid for rid, (g, _) in secret.items() if rid in answered or g == game_id],
                 "unit_id": [UNIT],
+                "model": [MODEL],  # the module view and campaign (build-out)
                 "study_id": [study.id],
                 "player_id": players,
                 "token": [share_token(app.state.mn.keys, g) for g in games],  # share links of A's games
@@ -148,7 +150,7 @@ def play_and_walk(app: FastAPI, db_url: str, feedback: bool) -> Iterator[WalkRes
                 [anonymous, b, a],
                 [v for rid, (_, v) in secret.items() if rid not in answered],
                 ids,
-                query={"unit": [UNIT], "text": [TEXT], "level": [level], "trained": [True]},
+                query={"unit": [UNIT], "text": [TEXT], "level": [level], "trained": [True], "site": ["blocks.0.mlp.post"]},
                 creates=creates() if first else {},
                 skip_posts={**SKIP_POSTS, **({} if first else dict.fromkeys(creates(), "done in the first walk"))},
                 page_query={"unit": UNIT, "text": TEXT},

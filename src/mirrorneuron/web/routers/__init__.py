@@ -13,6 +13,7 @@ from mirrorneuron.web.routers import (
     imitations,
     leaderboard,
     models,
+    modules,
     players,
     rounds,
     share,
@@ -39,4 +40,5 @@ ROUTERS: list[APIRouter] = [
     share.router,
     tutorial.router,
     analysis.router,
+    modules.router,
 ]
