@@ -31,10 +31,12 @@ STUDY = f"name: sec\nunits: [{STUDY_UNIT}]\nlevels: [0]\nrounds_per_unit: 2\npra
 
 
 def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, sorted: equal snapshots mean nothing was written."""
+    """Every row of every table but the rate-limit buckets, sorted: equal snapshots mean nothing was stored. (A
+    refused guess spends its rate-limit token by design, so that refusals cannot be used to probe for free.)"""
     engine = make_engine(url)
+    tables = [t for t in Base.metadata.sorted_tables if t.name != "rate_buckets"]
     with engine.connect() as c:
-        out = {t.name: sorted((tuple(map(repr, r)) for r in c.execute(select(t))), key=repr) for t in Base.metadata.sorted_tables}
+        out = {t.name: sorted((tuple(map(repr, r)) for r in c.execute(select(t))), key=repr) for t in tables}
     engine.dispose()
     return out
 
