@@ -28,7 +28,8 @@ def test_module_page_draws_graph_curve_and_runs_a_campaign(page: Page, server: s
     page.get_by_role("link", name="blocks.0.mlp.post").click(timeout=400_000)  # finding modules: seconds
     expect(page.locator("#module-view[data-loaded='1']")).to_have_count(1, timeout=400_000)
     expect(page.locator("#module-graph circle.node")).to_have_count(256)
-    expect(page.locator("#module-graph circle.imitated")).to_have_count(1)
+    # ≥ 1: other browser tests in the same home (the editor's) may have imitated units of this layer too
+    expect(page.locator("#module-graph circle.imitated")).not_to_have_count(0)
     expect(page.locator("#module-curve polyline.curve")).to_have_count(1)
     expect(page.locator("#module-curve .baseline")).to_have_count(3)
     suggested = page.locator("#suggested-unit")
