@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class ImitatedOut(BaseModel):
+class _Strict(BaseModel):
+    """Closed schemas (no extra fields in or out), as the OpenAPI strictness test requires."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SpliceOut(_Strict):
+    """One splice result (``buildout.splice.SpliceResult.to_json``)."""
+
+    units: list[str]
+    ablation: str
+    clean: dict[str, float]
+    ablated: dict[str, float]
+    spliced: dict[str, float]
+    loss_recovered: float | None
+    accuracy_kept: float | None
+    reasons: dict[str, str]
+
+
+class CurvePoint(SpliceOut):
+    n_units: int
+    unit: str
+
+
+class BaselineRow(SpliceOut):
+    candidate: str
+
+
+class ImitatedOut(_Strict):
     player: str
     player_id: str
     version: int
@@ -15,7 +41,7 @@ class ImitatedOut(BaseModel):
     correlation: float | None = Field(description="held-out correlation stored with the imitation")
 
 
-class UnitRowOut(BaseModel):
+class UnitRowOut(_Strict):
     id: str
     site: str
     index: int
@@ -24,19 +50,19 @@ class UnitRowOut(BaseModel):
     used: ImitatedOut | None = Field(description="the imitation spliced into the curve")
 
 
-class EdgeOut(BaseModel):
+class EdgeOut(_Strict):
     source: str
     target: str
     weight: float
 
 
-class CandidateOut(BaseModel):
+class CandidateOut(_Strict):
     unit_id: str
     link: float
     loss_gain: float = Field(description="loss (nats) a perfect imitation wins back over ablating the unit")
 
 
-class SuggestionOut(BaseModel):
+class SuggestionOut(_Strict):
     unit_id: str | None
     loss_gain: float | None = None
     ablation: str | None = None
@@ -44,7 +70,7 @@ class SuggestionOut(BaseModel):
     candidates: list[CandidateOut]
 
 
-class ModuleViewOut(BaseModel):
+class ModuleViewOut(_Strict):
     model: str
     set: str = Field(description="'site S' or 'module K'")
     slice: str
@@ -54,13 +80,13 @@ class ModuleViewOut(BaseModel):
     k: int = Field(description="how many modules the model's units were grouped into")
     units: list[UnitRowOut]
     edges: list[EdgeOut]
-    curve: list[dict[str, Any]] = Field(description="recovery_curve rows: n_units, unit, loss_recovered, …")
-    baselines: list[dict[str, Any]] = Field(description="zero / mean / ridge on the imitated units")
+    curve: list[CurvePoint] = Field(description="recovery_curve rows: n_units, unit, loss_recovered, …")
+    baselines: list[BaselineRow] = Field(description="zero / mean / ridge on the imitated units")
     suggestion: SuggestionOut
     problems: list[str]
 
 
-class CampaignOut(BaseModel):
+class CampaignOut(_Strict):
     view: ModuleViewOut
     imitated: int = Field(description="units of the set you imitated")
     total: int
@@ -68,13 +94,13 @@ class CampaignOut(BaseModel):
     imitate_url: str | None
 
 
-class CampaignIn(BaseModel):
+class CampaignIn(_Strict):
     site: str | None = Field(None, max_length=200)
     module: int | None = Field(None, ge=0, le=1000)
     k: int | None = Field(None, ge=2, le=64)
 
 
-class CampaignStartOut(BaseModel):
+class CampaignStartOut(_Strict):
     game_id: str
     unit_id: str
     play_url: str
