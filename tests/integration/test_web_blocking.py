@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import sqlite3
 import threading
 import time
@@ -64,10 +65,18 @@ async def _race(app: FastAPI) -> tuple[float, int, float, int]:
         return t_health, health.status_code, time.perf_counter() - t0, w.status_code
 
 
+
+def _run_fresh(coro: Any) -> Any:
+    """``asyncio.run`` on a thread of its own: an earlier test (Playwright's sync API) may have left an event loop
+    running on this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def test_a_held_write_lock_does_not_stall_other_requests(
     app_and_db: tuple[FastAPI, Path], held_lock: threading.Event
 ) -> None:
-    t_health, health, t_writer, writer = asyncio.run(_race(app_and_db[0]))
+    t_health, health, t_writer, writer = _run_fresh(_race(app_and_db[0]))
     assert health == 200 and t_health < 0.5 * HOLD_S, f"/api/health took {t_health:.2f} s behind a DB wait"
     assert writer == 200 and t_writer >= HOLD_S * 0.8  # the writer really waited for the lock, then succeeded
 
@@ -81,6 +90,6 @@ def test_the_guard_catches_db_calls_on_the_event_loop(
         return self.call_write(fn, *args)
 
     monkeypatch.setattr(Db, "write", inline_write)
-    t_health, health, _, writer = asyncio.run(_race(app_and_db[0]))
+    t_health, health, _, writer = _run_fresh(_race(app_and_db[0]))
     assert health == 200 and writer == 200
     assert t_health >= 0.5 * HOLD_S, "the planted blocking write did not stall /api/health: the test is blind"
