@@ -122,8 +122,14 @@ def test_unit_board_links_the_points_boards(app: FastAPI, players: dict[str, Any
     p = players["clients"]["P"]
     board = p.client.get(f"/api/leaderboard/{UNITS[0]}", params={"level": 1}).json()
     assert {r["player_id"] for r in board["rows"]} >= {p.id, players["clients"]["Q"].id}
+    rows = {r["player_id"]: r for r in board["rows"]}
+    for name in "PQ":  # each played one level-1 game on UNITS[0]
+        c = players["clients"][name]
+        pts, _, n = points(c, players["games"][name][0])
+        assert rows[c.id]["points_per_round"] == pytest.approx(pts / n)
     page = p.client.get(f"/leaderboard/{UNITS[0]}", params={"level": 1}).text
     assert 'href="/leaderboard?level=1"' in page and 'href="/daily"' in page
+    assert "points / round" in page and f"{rows[p.id]['points_per_round']:.1f}" in page
 
 
 def test_daily_board_ranks_the_days_finished_games(app: FastAPI, players: dict[str, Any]) -> None:

@@ -10,10 +10,10 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from mirrorneuron.game.scoring import summarize
+from mirrorneuron.game.scoring import POINTS_VERSION, summarize
 from mirrorneuron.store.models import Game, Guess, Player, Round
 
 MIN_LEADERBOARD_GUESSES = 3
@@ -29,18 +29,20 @@ def leaderboard(s: Session, unit_id: str, level: int, limit: int = 20) -> list[d
     """Human players ranked by mean round score on ``unit_id`` at ``level`` (≥ 3 guesses to be listed), with
     the correlation of their guesses with the truth; practice and feedback-off games do not count (bots are
     compared in each game's summary and in analysis, not ranked against people). Keys: rank,
-    player_id, name, kind, rounds, mean_score, correlation."""
+    player_id, name, kind, rounds, mean_score, correlation, points_per_round (insight points of the current
+    formula per round; None when no round has them)."""
+    current = case((Guess.points_version == POINTS_VERSION, Guess.points), else_=None)
     stmt = (
-        select(Guess.player_id, Player.display_name, Player.kind, Round.actual, Guess.value, Guess.score)
+        select(Guess.player_id, Player.display_name, Player.kind, Round.actual, Guess.value, Guess.score, current)
         .join(Round, Round.id == Guess.round_id)
         .join(Game, Game.id == Round.game_id)
         .join(Player, Player.id == Guess.player_id)
         .where(Round.unit_id == unit_id, Round.level == int(level), RANKED_GAME, Player.kind == "human")
     )
-    by_player: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    by_player: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     info: dict[str, tuple[str | None, str]] = {}
-    for pid, name, kind, actual, value, score in s.execute(stmt):
-        by_player[pid].append((actual, value, score))
+    for pid, name, kind, actual, value, score, points in s.execute(stmt):
+        by_player[pid].append((actual, value, score, np.nan if points is None else points))
         info[pid] = (name, kind)
     rows: list[dict[str, Any]] = []
     for pid, triples in by_player.items():
@@ -56,6 +58,7 @@ def leaderboard(s: Session, unit_id: str, level: int, limit: int = 20) -> list[d
                 "rounds": len(triples),
                 "mean_score": float(arr[:, 2].mean()),
                 "correlation": summarize(arr[:, 0], arr[:, 1]).correlation,
+                "points_per_round": float(np.nanmean(arr[:, 3])) if np.isfinite(arr[:, 3]).any() else None,
             }
         )
     rows.sort(key=lambda r: (-r["mean_score"], -r["correlation"], -r["rounds"], r["name"]))

@@ -83,6 +83,7 @@ class LeaderRow(Strict):
     rounds: int
     mean_score: float
     correlation: float
+    points_per_round: float | None = Field(description="insight points per round, current formula")
 
 
 class LeaderboardOut(Strict):
