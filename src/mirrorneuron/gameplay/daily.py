@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from mirrorneuron.game import SamplingPlan
 from mirrorneuron.gameplay.games import PreparedGame, prepare_game, store_game
-from mirrorneuron.store.models import Game
+from mirrorneuron.store.models import Game, Player
 from mirrorneuron.units import HarvestedUnit
 
 DAILY_LEVEL = 1  # examples: the reference examples make a first game of a fresh unit learnable
@@ -79,7 +79,11 @@ def find_daily_game(s: Session, player_id: str | None, day: date) -> str | None:
 
 
 def store_daily(s: Session, player_id: str, game: PreparedGame, daily: Daily) -> tuple[str, bool]:
-    """Store the player's daily game unless they have one for the day: (game id, whether it was created)."""
+    """Store the player's daily game unless they have one for the day: (game id, whether it was created).
+
+    The player's row is locked first (``FOR UPDATE``; SQLite has no row locks, its writes are serialised per
+    process by ``web.db.Db``), so two first starts of the day on Postgres workers cannot both find no game."""
+    s.execute(select(Player.id).where(Player.id == player_id).with_for_update())
     existing = find_daily_game(s, player_id, daily.day)
     if existing is not None:
         return existing, False
