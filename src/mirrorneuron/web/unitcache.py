@@ -16,9 +16,9 @@ import numpy as np
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
-from mirrorneuron.types import UnitRef
+from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.units import HarvestedUnit, ensure_harvest, lively_unit, unit_context
-from mirrorneuron.units.open import lively_indices, neuron_sites
+from mirrorneuron.units.open import check_saved, lively_indices, neuron_sites
 
 
 class UnitCache:
@@ -45,11 +45,20 @@ class UnitCache:
                 self._harvests[key] = ensure_harvest(self.adapter(model), None, None, list(sites))
             return self._harvests[key]
 
+    def check(self, ref: UnitRef) -> None:
+        """UserError unless ``ref`` names a unit of its model (known site, a neuron's index in range, a saved
+        probe / SAE feature / direction). No harvest: a bad id is refused before anything slow."""
+        width = self.adapter(ref.model).width(ref.site)  # unknown model or site → UserError
+        if ref.kind == "neuron" and not 0 <= ref.index < width:
+            raise UserError(f"unit index {ref.index} out of range for {ref.site} (0..{width - 1})")
+        check_saved(ref)
+
     def context(self, unit_id: str, model: str | None = None) -> HarvestedUnit:
         ref = UnitRef.parse(unit_id, model or None)
         with self.lock:
             ctx = self._contexts.get(ref.id)
             if ctx is None:
+                self.check(ref)
                 h = self.harvest(ref.model, () if ref.kind == "neuron" else (ref.site,))
                 ctx = unit_context(self.adapter(ref.model), h, ref)
                 self._contexts[ref.id] = ctx
