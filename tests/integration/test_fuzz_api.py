@@ -12,6 +12,7 @@ before any harvest (``UnitCache.check``); ``test_bad_unit_ids_are_refused_withou
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -182,6 +183,7 @@ def prepared(app: FastAPI) -> FastAPI:
 
 def test_fuzz_api_no_server_errors_no_schema_violations(prepared: FastAPI) -> None:
     tally = fuzz(prepared, max_examples=8)
+    print(json.dumps(tally.as_dict()))  # the figures docs/reliability.md records (pytest -s shows them)
     assert tally.calls > 200 and tally.stateful > 10  # every operation was exercised, and links were followed
     assert tally.failures == [], tally.failures[:20]
     assert tally.server_errors == 0

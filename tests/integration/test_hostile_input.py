@@ -62,6 +62,7 @@ API_CASES: list[tuple[str, str, bytes | None, str]] = [
     ("POST", "/api/studies", b"", "application/yaml"),
     ("POST", "/api/games", DEEP.encode(), "application/json"),
     ("POST", "/api/games", b"{" * 50, "application/json"),
+    ("POST", "/api/games", b'{"unit": "\xcf\xe9\xad"}', "application/json"),  # not UTF-8
     ("POST", "/api/games", b"x" * (MAX_BODY_BYTES + 1), "application/json"),
     ("POST", "/api/studies", b"name: x\n" + b"#" * (MAX_BODY_BYTES + 1), "application/yaml"),
     ("GET", "/api/custom?unit=" + TEXT_UNIT + "&text=" + "a" * 20_000, None, ""),
