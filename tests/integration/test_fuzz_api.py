@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase
 from schemathesis.checks import not_a_server_error
+from schemathesis.core import NotSet
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from mirrorneuron.config import BUILTIN_ZOO
@@ -93,7 +94,7 @@ def signed_in(app: FastAPI) -> dict[str, str]:
 def reproduce(case: Any) -> str:
     """The case's parameters and body, short: enough to replay it by hand."""
     parts = {"path": case.path_parameters, "query": case.query, "body": case.body}
-    return repr({k: v for k, v in parts.items() if v})[:300]
+    return repr({k: v for k, v in parts.items() if v and not isinstance(v, NotSet)})[:300]
 
 
 @dataclass
