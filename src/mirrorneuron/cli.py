@@ -265,6 +265,9 @@ def play_cmd(
         raise UserError("give either --unit or --random, not both")
     lvl = _level(level, rounds)
     if not terminal:
+        from mirrorneuron.models.loader import zoo_adapter
+
+        zoo_adapter(model)  # an unknown model: a one-line error now, not a server started for nothing
         _play_in_browser(port, model=model, unit=unit or "", level=str(lvl), rounds=str(rounds))
         return
     seed = random_seed() if seed is None else seed

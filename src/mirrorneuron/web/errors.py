@@ -45,8 +45,13 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
 
+BODY_NOT_DECODED = "There was an error parsing the body"  # FastAPI's 400 for a body it cannot decode (bad UTF-8)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == BODY_NOT_DECODED:  # the declared 422 of malformed JSON, not a 400
+        return error_response(request, 422, "request: the body is not JSON text (UTF-8)")
     return error_response(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
 

@@ -8,17 +8,34 @@ under :attr:`UnitCache.lock`.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
+from mirrorneuron.config import settings
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
-from mirrorneuron.types import UnitRef
+from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.units import HarvestedUnit, ensure_harvest, lively_unit, unit_context
-from mirrorneuron.units.open import lively_indices, neuron_sites
+from mirrorneuron.units.open import check_saved, lively_indices, neuron_sites
+
+
+@contextmanager
+def harvest_lock(model: str) -> Iterator[None]:
+    """An exclusive lock on ``model``'s harvests across processes (``serve --workers N`` shares one home):
+    the cache's own lock only orders the threads of one worker."""
+    folder = settings().harvest_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(model.encode()).hexdigest()[:16]  # a model name may hold any character
+    with open(folder / f".lock-{name}", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 class UnitCache:
@@ -42,14 +59,25 @@ class UnitCache:
         key = (model, sites)
         with self.lock:
             if key not in self._harvests:
-                self._harvests[key] = ensure_harvest(self.adapter(model), None, None, list(sites))
+                adapter = self.adapter(model)
+                with harvest_lock(model):  # another worker harvesting the model: wait, then find it done
+                    self._harvests[key] = ensure_harvest(adapter, None, None, list(sites))
             return self._harvests[key]
+
+    def check(self, ref: UnitRef) -> None:
+        """UserError unless ``ref`` names a unit of its model (known site, a neuron's index in range, a saved
+        probe / SAE feature / direction). No harvest: a bad id is refused before anything slow."""
+        width = self.adapter(ref.model).width(ref.site)  # unknown model or site → UserError
+        if ref.kind == "neuron" and not 0 <= ref.index < width:
+            raise UserError(f"unit index {ref.index} out of range for {ref.site} (0..{width - 1})")
+        check_saved(ref)
 
     def context(self, unit_id: str, model: str | None = None) -> HarvestedUnit:
         ref = UnitRef.parse(unit_id, model or None)
         with self.lock:
             ctx = self._contexts.get(ref.id)
             if ctx is None:
+                self.check(ref)
                 h = self.harvest(ref.model, () if ref.kind == "neuron" else (ref.site,))
                 ctx = unit_context(self.adapter(ref.model), h, ref)
                 self._contexts[ref.id] = ctx

@@ -50,9 +50,8 @@ def activations(cache: UnitCache, unit_id: str, text: str) -> CustomOut:
     adapter = cache.adapter(ref.model)
     if adapter.modality != "text":
         raise UserError(f"custom text needs a text model; {ref.model} takes images")
+    cache.check(ref)
     readout = None if ref.kind == "neuron" else getattr(cache.context(ref.id), "readout", None)
-    if ref.kind == "neuron" and not 0 <= ref.index < adapter.width(ref.site):
-        raise UserError(f"unit index {ref.index} out of range for {ref.site} (0..{adapter.width(ref.site) - 1})")
     if adapter.tokenizer is None or not text.strip():
         raise UserError("the text is empty")
     ids = np.asarray(adapter.tokenizer.encode(text).ids, dtype=np.int64)  # all of it (encode() truncates)
