@@ -37,8 +37,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from mirrorneuron.harvest.overlap import one_torch_thread
 from mirrorneuron.harvest.run import HarvestSpec, harvest, load_inputs
 from mirrorneuron.harvest.stats import SiteAccumulator
+from mirrorneuron.harvest.topk import block_max
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.models.transformer import TinyTransformer, TransformerConfig
@@ -132,18 +134,45 @@ def hooked_forward(adapter: TorchAdapter, batches: list[torch.Tensor]) -> None:
 
 
 def stats_parts(adapter: TorchAdapter, batches: list[torch.Tensor], spec: HarvestSpec) -> dict[str, float]:
-    """Seconds our harvest spends in ``SiteAccumulator.update`` (both sites) and in one site's ``finalize``."""
+    """Seconds our harvest spends in ``SiteAccumulator.update`` (both sites) and in one site's ``finalize``, on one
+    torch thread as in the harvest; then the thread CPU seconds of each statistic inside ``update`` (the same calls
+    ``update`` makes, timed one by one), and of both sites' ``finalize``."""
     acts = [adapter.run(tokens, SITES) for tokens in batches]
-    accs = {s: SiteAccumulator(adapter.width(s), spec.top_k, spec.sample_size, spec.seed) for s in SITES}
-    t0 = time.perf_counter()
-    start = 0
-    for a in acts:
-        for s in SITES:
-            accs[s].update(a[s].reshape(-1, a[s].shape[-1]), start)
-        start += a[SITES[0]].shape[0] * a[SITES[0]].shape[1]
-    t1 = time.perf_counter()
-    accs[SITES[0]].finalize()
-    return {"stats_update": t1 - t0, "finalize_one_site": time.perf_counter() - t1}
+    flat = [{s: a[s].reshape(-1, a[s].shape[-1]) for s in SITES} for a in acts]
+    with one_torch_thread():
+        accs = {s: SiteAccumulator(adapter.width(s), spec.top_k, spec.sample_size, spec.seed) for s in SITES}
+        t0 = time.perf_counter()
+        start = 0
+        for a in flat:
+            for s in SITES:
+                accs[s].update(a[s], start)
+            start += a[SITES[0]].shape[0]
+        t1 = time.perf_counter()
+        accs[SITES[0]].finalize()
+        out = {"stats_update": t1 - t0, "finalize_one_site": time.perf_counter() - t1}
+        part = dict.fromkeys(("block_max", "moments", "topk", "sample", "finalize_both"), 0.0)
+        accs = {s: SiteAccumulator(adapter.width(s), spec.top_k, spec.sample_size, spec.seed) for s in SITES}
+        start, clock = 0, time.thread_time
+        for a in flat:
+            for s in SITES:
+                acc, xn = accs[s], a[s].numpy()
+                c0 = clock()
+                blockmax, colmax = block_max(xn)
+                c1 = clock()
+                acc.moments.update(a[s], colmax)
+                c2 = clock()
+                acc.top.update(xn, start, blockmax, colmax)
+                c3 = clock()
+                acc.sample.update(xn, start)
+                c4 = clock()
+                for k, d in zip(part, (c1 - c0, c2 - c1, c3 - c2, c4 - c3), strict=False):
+                    part[k] += d
+            start += a[SITES[0]].shape[0]
+        c0 = clock()
+        for acc in accs.values():
+            acc.finalize()
+        part["finalize_both"] = clock() - c0
+    return out | {f"cpu_{k}": v for k, v in part.items()}
 
 
 def our_harvest(
@@ -211,7 +240,7 @@ def bench(adapter: TorchAdapter, windows: int, args: argparse.Namespace) -> dict
     load_before = os.getloadavg()[0]
     secs = interleave(runs, args.repeats, args.budget, log, n_tokens)
     load_after = os.getloadavg()[0]
-    parts = [stats_parts(adapter, batches, spec) for _ in range(1 if args.fast else 3)]
+    parts = [stats_parts(adapter, batches, spec) for _ in range(3)]
     breakdown = {
         "harvest": round(min(secs["harvest"]), 3),
         "forward_to_site": round(min(secs["forward_to_site"]), 3),

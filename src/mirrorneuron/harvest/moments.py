@@ -20,12 +20,12 @@ class Moments:
         self.max = torch.full((n_units,), float("-inf"))
         self.npos = torch.zeros(n_units, dtype=torch.int64)
 
-    def update(self, x: torch.Tensor, colmax: torch.Tensor) -> None:
+    def update(self, x: torch.Tensor, colmax: np.ndarray) -> None:
         """Add ``x`` float32 [n, U] (n >= 1) whose column max is ``colmax``."""
         n = x.shape[0]
         xn = x.numpy()  # numpy reductions along the token axis are ~3x faster than torch's here
         torch.minimum(self.min, torch.from_numpy(xn.min(0)), out=self.min)
-        torch.maximum(self.max, colmax, out=self.max)
+        torch.maximum(self.max, torch.from_numpy(colmax), out=self.max)
         self.npos += torch.from_numpy(column_counts(xn > 0))
         ones = torch.ones((1, n), dtype=torch.float64)
         x64 = x.to(torch.float64)

@@ -34,11 +34,12 @@ class TokenSample:
         self.size, self.seed = size, seed
         self.n = 0  # slots [0, n) are filled
         self.values = torch.empty((size, n_units))
+        self._rows = self.values.numpy()  # the same memory: numpy's row scatter is 3-10x torch's here
         self.indices = np.empty(size, dtype=np.int64)
         self._prio = np.empty(size, dtype=np.uint64)
 
-    def update(self, x: torch.Tensor, base: int) -> None:
-        """Offer rows ``x`` [n, U], row r being global token ``base + r``."""
+    def update(self, x: np.ndarray, base: int) -> None:
+        """Offer rows ``x`` float32 [n, U], row r being global token ``base + r``."""
         cap, n = self.size, x.shape[0]
         if cap == 0:
             return
@@ -48,7 +49,7 @@ class TokenSample:
         if self.n < cap:  # not full yet: take rows as they come
             cur = self.n
             start = min(cap - cur, n)
-            self.values[cur : cur + start] = x[:start]
+            self._rows[cur : cur + start] = x[:start]
             self.indices[cur : cur + start] = idx[:start]
             self._prio[cur : cur + start] = prio[:start]
             self.n += start
@@ -66,7 +67,7 @@ class TokenSample:
             keep[order[:cap]] = True
         evict = np.flatnonzero(~keep[:cap])
         accept = cand[keep[cap:]]
-        self.values[torch.from_numpy(evict)] = x[torch.from_numpy(accept)]
+        self._rows[evict] = x[accept]
         self.indices[evict] = idx[accept]
         self._prio[evict] = prio[accept]
 

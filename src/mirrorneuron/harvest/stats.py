@@ -51,13 +51,13 @@ class SiteAccumulator:
         if x.shape[0] == 0:
             self.next_index = first_index
             return
-        blockmax_np, colmax_np = block_max(x.numpy())
-        if bool(np.isnan(colmax_np).any()):
+        xn = x.numpy()
+        blockmax, colmax = block_max(xn)
+        if bool(np.isnan(colmax).any()):
             raise ValueError("activations contain NaN")
-        blockmax, colmax = torch.from_numpy(blockmax_np), torch.from_numpy(colmax_np)
         self.moments.update(x, colmax)
-        self.top.update(x, first_index, blockmax, colmax)
-        self.sample.update(x, first_index)
+        self.top.update(xn, first_index, blockmax, colmax)
+        self.sample.update(xn, first_index)
         self.next_index = first_index + x.shape[0]
 
     # ------------------------------------------------------------------ state
