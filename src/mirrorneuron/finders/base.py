@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mirrorneuron.game import UnitContext, training_mask
+from mirrorneuron.game.sampling import GroupRuns, group_runs
 
 
 @dataclass(eq=False)
@@ -73,6 +74,11 @@ class SiteData:
     def training(self) -> np.ndarray:
         """True for the examples bots may learn from (never asked); the rest are held out."""
         return training_mask(self.groups)
+
+    @cached_property
+    def group_runs(self) -> GroupRuns:
+        """Which examples share each example's window (``game.sampling.group_runs``), for every unit's draw."""
+        return group_runs(self.groups)
 
     def subset(self, idx: Sequence[int] | np.ndarray) -> SiteData:
         """The site restricted to units ``idx`` (their contexts and ids follow); every finder scores a unit of
