@@ -89,6 +89,8 @@ class SiteData:
             self.vocab, self.labels, self.positions, None if self.weights is None else self.weights[idx],
             tuple(d[:, idx] for d in self.sae_decoders), seed=self.seed,
         )  # fmt: skip
+        sub.__dict__["training"] = self.training  # the same examples: the same split (and the same object,
+        sub.__dict__["group_runs"] = self.group_runs  # which the site's contexts recognise to share their tokens)
         opener = self.open_unit
         if opener is not None:
             sub.open_unit = lambda j, full: opener(int(idx[j]), full)

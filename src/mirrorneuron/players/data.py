@@ -60,7 +60,18 @@ class BotData:
             raise ValueError(f"{checked.size} values for {self.target_tokens.size} target tokens")
         object.__setattr__(out, "values", checked)
         object.__setattr__(out, "target_tokens", self.target_tokens)
+        if self.target_tokens is not None:  # the same tokens: the same numbering, made once
+            out.__dict__["token_codes"] = self.token_codes
         return out
+
+    @cached_property
+    def token_codes(self) -> tuple[dict[str, int], np.ndarray]:
+        """The distinct target tokens numbered in first-seen order, and each example's number (text units)."""
+        tokens = [] if self.target_tokens is None else self.target_tokens.tolist()
+        index = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
+        codes = np.fromiter(map(index.__getitem__, tokens), np.int64, count=len(tokens))
+        codes.setflags(write=False)
+        return index, codes
 
     @cached_property
     def mean(self) -> float | None:
