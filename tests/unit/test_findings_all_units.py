@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy.stats import t as student_t
 
+from cli_run import run_main
 from mirrorneuron.analysis.sweep_finders import (
     FINDER_PLAYS,
     finder_correlations,
@@ -77,3 +78,10 @@ def test_imitability_by_knob_over_models_is_a_t_interval_of_the_model_means() ->
     assert by_units["ci_high"] - by_units["ci_low"] < (row["ci_high"] - row["ci_low"]) / 5  # units: far narrower
     with pytest.raises(ValueError, match="by must be"):
         imitability_by_knob(plays, manifest, by="seeds")
+
+
+def test_an_unknown_eval_target_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = run_main(["finders", "eval", "--sweep", "default", "--target", "humans"], capsys, monkeypatch)
+    assert code == 2 and "--target must be `bots` or `finders`" in out + err and "Traceback" not in out + err
