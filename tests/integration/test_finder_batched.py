@@ -144,7 +144,8 @@ def test_planted_faults_in_the_shared_paths_are_caught(
         assert not _scores_match_alone(h, adapter, SITES[0], FINDERS[2:])
 
 
-def test_a_subset_scores_its_units_as_the_whole_site_does(h: Harvest, adapter: TorchAdapter) -> None:
+def test_a_subset_scores_its_units_as_a_larger_subset_does(h: Harvest, adapter: TorchAdapter) -> None:
     data: SiteData = site_data(h, adapter, SITES[0])
-    whole = BotImitability("ridge", 2, 12)(data)
-    assert np.allclose(BotImitability("ridge", 2, 12)(data.subset(UNITS)), whole[UNITS], rtol=1e-12, equal_nan=True)
+    larger = BotImitability("ridge", 2, 12)(data.subset(range(16)))  # more units share the passes and tokens
+    assert data.subset(UNITS).training is data.training  # the subset keeps the site's split (so it shares)
+    assert np.allclose(BotImitability("ridge", 2, 12)(data.subset(UNITS)), larger[UNITS], rtol=1e-12, equal_nan=True)
