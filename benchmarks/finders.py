@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tarfile
@@ -82,6 +83,12 @@ def baseline_result(proc: subprocess.Popen[str]) -> dict[str, object]:
     return dict(json.loads(lines[-1]))
 
 
+def _cpu(who: int) -> float:
+    """User + system CPU seconds of this process (or of its finished children: the baseline run)."""
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="tiny-gelu")
@@ -105,24 +112,29 @@ def main() -> None:
     scores: dict[str, list[np.ndarray]] = {f.name: [] for f in finders.values()}
     ref_at_sample: list[np.ndarray] = []
     seconds = dict.fromkeys(finders, 0.0)
+    cpu = dict.fromkeys(finders, 0.0)  # CPU seconds of this process: the machine is shared, wall time is not ours
+    load_start = os.getloadavg()
     n_units = n_slow = 0
     for site in [s for s in default_sites(adapter) if s in h.sites]:
         data = site_data(h, adapter, site)
         n_units += data.n_units
         for f in fast:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             scores[f.name].append(f(data))
             seconds[f.name] += time.perf_counter() - t
+            cpu[f.name] += time.process_time() - c
         sub, idx = sample(data, args.slow_units or data.n_units)
         n_slow += sub.n_units
         ref_at_sample.append(scores[REFERENCE][-1][idx])
         for f in slow:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             scores[f.name].append(f(sub))
             seconds[f.name] += time.perf_counter() - t
+            cpu[f.name] += time.process_time() - c
     joined = {k: np.concatenate(v) for k, v in scores.items()}
     ref, ref_sample = joined[REFERENCE], np.concatenate(ref_at_sample)
     per_1k = {k: 1000 * (s / n_slow if finders[k].slow else s / n_units) for k, s in seconds.items()}
+    cpu_1k = {k: 1000 * (s / n_slow if finders[k].slow else s / n_units) for k, s in cpu.items()}
     rng = np.random.default_rng(0)
     table = Table(
         "finder", "s / 1k units", "Spearman vs ridge l1", "95 % CI", "n", title=f"{args.model}: {n_units} units"
@@ -154,10 +166,18 @@ def main() -> None:
         "spearman_vs_reference": rhos,
         "baseline_random_spearman": rhos.get("random"),
         "seconds_per_1k_units_by_finder": {k: round(v, 2) for k, v in per_1k.items()},
+        "cpu_seconds_per_1k_units": round(sum(cpu_1k.values()), 1),
+        "cpu_seconds_per_1k_units_by_finder": {k: round(v, 2) for k, v in cpu_1k.items()},
+        "process_cpu_seconds": round(_cpu(resource.RUSAGE_SELF), 1),
+        "load_average_start_end": [round(x, 2) for x in (*load_start, *os.getloadavg())],
     }
     if args.baseline:
         before = baseline_result(base)
-        out["baseline"] = {"revision": args.baseline, **before}
+        out["baseline"] = {
+            "revision": args.baseline,
+            **before,
+            "process_cpu_seconds": round(_cpu(resource.RUSAGE_CHILDREN), 1),
+        }
         out["speedup_vs_baseline"] = round(float(before["seconds_per_1k_units"]) / total_per_1k, 2)  # type: ignore[arg-type]
     tmp.cleanup()
     print(json.dumps(out))

@@ -150,25 +150,48 @@ def finders_eval(
     finder: Annotated[
         list[str] | None, typer.Option("--finder", "-f", help="only these stored finders (repeatable; default: all)")
     ] = None,
+    target: Annotated[
+        str,
+        typer.Option(
+            help="`bots`: the units `zoo sweep-bots` played, on rounds apart from the finders'; `finders`: every "
+            "scored unit, the imitability finders' own rounds as the target (each imitability finder ranked "
+            "against the other bots only) → finders_all*.csv / .png"
+        ),
+    ] = "bots",
 ) -> None:
     """Which finder best predicts held-out bot imitability across a sweep's models: Spearman per model and
     pooled with bootstrap 95 % intervals (CSV + PNG). Needs `finders run --sweep` and `zoo sweep-bots`."""
     import pandas as pd
 
-    from mirrorneuron.analysis.sweep_finders import finder_correlations, plot_finder_ranking, rank_finders
+    from mirrorneuron.analysis.sweep_finders import (
+        finder_correlations,
+        finder_plays,
+        plot_finder_ranking,
+        rank_finders,
+    )
     from mirrorneuron.gameplay.local import local_store
     from mirrorneuron.gameplay.sweep_bots import sweep_file
     from mirrorneuron.models.sweep import load_spec, sweep_dir
     from mirrorneuron.store.scores import scores_frame
 
+    if target not in ("bots", "finders"):
+        raise UserError(f"--target must be `bots` or `finders`, not {target!r}")
+    own_rounds = target == "finders"
     name = load_spec(sweep_file(sweep)).name
     names = _trained_models(sweep)
-    plays_csv = sweep_dir(name) / "bot_plays.csv"
-    if not plays_csv.exists():
-        raise UserError(f"no bot plays for sweep {name}; run `mirrorneuron zoo sweep-bots {sweep}` first")
-    plays = pd.read_csv(plays_csv)
     with local_store() as s:
         scores = pd.concat([scores_frame(s, m) for m in names], ignore_index=True)
+    plays_csv = sweep_dir(name) / "bot_plays.csv"
+    if own_rounds:
+        plays = finder_plays(scores)
+        if plays.empty:
+            raise UserError(
+                f"no imitability scores for sweep {name}; run `mirrorneuron finders run --sweep {sweep} --all`"
+            )
+    elif not plays_csv.exists():
+        raise UserError(f"no bot plays for sweep {name}; run `mirrorneuron zoo sweep-bots {sweep}` first")
+    else:
+        plays = pd.read_csv(plays_csv)
     if finder:
         scores = scores[scores["finder"].isin(finder)]
     if scores.empty:
@@ -176,20 +199,30 @@ def finders_eval(
     corr = finder_correlations(scores, plays, n_boot=boot)
     folder = out or sweep_dir(name)
     folder.mkdir(parents=True, exist_ok=True)
-    ranked = rank_finders(corr)
-    corr.to_csv(folder / "finders_by_model.csv", index=False)
-    ranked.to_csv(folder / "finders.csv", index=False)
-    plot_finder_ranking(corr, folder / "finders.png")
+    ranked = rank_finders(corr, own_rounds)
+    stem = "finders_all" if own_rounds else "finders"
+    paths = [folder / f"{stem}.csv", folder / f"{stem}_by_model.csv", folder / f"{stem}.png"]
+    ranked.to_csv(paths[0], index=False)
+    corr.to_csv(paths[1], index=False)
+    plot_finder_ranking(corr, paths[2], own_rounds)
+    if own_rounds:  # imitability by knob over every unit, intervals over the models
+        from mirrorneuron.analysis.sweeps import imitability_by_knob, plot_imitability, write_csv
+        from mirrorneuron.models.sweep import read_manifest
+
+        rows = imitability_by_knob(plays.to_dict("records"), read_manifest(name), by="models")
+        paths += [folder / "imitability_all.csv", folder / "imitability_all.png"]
+        write_csv(rows, paths[3])
+        plot_imitability(rows, paths[4])
     table = Table("rank", "finder", "n", "Spearman (pooled)", "95 % CI", "mean within model", "vs other bots")
     for r in ranked.itertuples():
         other = "" if pd.isna(r.spearman_other_bots) else f"{r.spearman_other_bots:+.2f}"
+        if own_rounds and r.ranked_by != "spearman":
+            other += " (ranked by)"
         ci = "—" if pd.isna(r.ci_low) else f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
         table.add_row(str(r.rank), str(r.finder), str(r.n), _fmt_signed(r.spearman), ci,
                       _fmt_signed(r.mean_within_model), other)  # fmt: skip
     console.print(table)
-    console.print(
-        f"[green]wrote[/] {folder / 'finders.csv'}, {folder / 'finders_by_model.csv'}, {folder / 'finders.png'}"
-    )
+    console.print(f"[green]wrote[/] {', '.join(map(str, paths))}")
 
 
 def _fmt_signed(x: float) -> str:

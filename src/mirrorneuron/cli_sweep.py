@@ -103,7 +103,7 @@ def sweep_bots_cmd(
     and writes (CSV + PNG) bot imitability per training-knob value next to validation loss."""
     from mirrorneuron.analysis.sweeps import imitability_by_knob, plot_imitability, write_csv
     from mirrorneuron.gameplay.local import local_store
-    from mirrorneuron.gameplay.sweep_bots import BotRun, play_model, register_models
+    from mirrorneuron.gameplay.sweep_bots import BotRun, play_model, register_bots, register_models
     from mirrorneuron.models.sweep import expand, load_spec, read_manifest, sweep_dir
 
     spec = load_spec(spec_path(sweep))
@@ -124,6 +124,7 @@ def sweep_bots_cmd(
         task = p.add_task("bots", total=len(done))
         names = [m["name"] for m in manifest["models"]]
         register_models(s, names)
+        register_bots(s, run.bots)
         if jobs == 1:
             for name in names:
                 plays += play_model(s, name, run, lambda msg: p.update(task, description=msg))

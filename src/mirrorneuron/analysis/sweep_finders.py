@@ -26,6 +26,32 @@ from scipy.stats import rankdata
 TARGET_BOTS = ("unigram", "knn", "ridge")
 TARGET_LEVELS = (0, 1, 2)
 POOLED = "pooled"
+# What each imitability finder's score is as a bot play: (bot, the levels at which the bot would score the
+# same on the same rounds — the unigram bot reads no hint, kNN nothing above level 1, ridge the same features
+# at levels 0 and 1), so a target built from them weighs bots and levels as one from ``zoo sweep-bots`` does.
+FINDER_PLAYS: dict[str, tuple[str, tuple[int, ...]]] = {
+    "imitability_unigram": ("unigram", (0, 1, 2, 3)),
+    "imitability_knn_l0": ("knn", (0,)),
+    "imitability_knn_l1": ("knn", (1, 2, 3)),
+    "imitability_ridge_l1": ("ridge", (0, 1)),
+    "imitability_ridge_l2": ("ridge", (2,)),
+    "imitability_ridge_l3": ("ridge", (3,)),
+}
+
+
+def finder_plays(scores: pd.DataFrame) -> pd.DataFrame:
+    """The imitability finders' scores as bot plays (``model, unit, level, bot, correlation``): the bots'
+    held-out correlations on the finders' own rounds, for every unit the finders scored (``zoo sweep-bots``
+    plays only a few per model). A target made from them must not judge the imitability finders by their own
+    score: :func:`rank_finders` with ``own_rounds`` ranks those by the other bots only."""
+    rows = []
+    for finder, (bot, levels) in FINDER_PLAYS.items():
+        sub = scores[scores["finder"] == finder]
+        for level in levels:
+            rows.append(pd.DataFrame({"model": sub["model"], "unit": sub["unit_id"], "level": level, "bot": bot,
+                                      "correlation": sub["score"].astype(float)}))  # fmt: skip
+    cols = ["model", "unit", "level", "bot", "correlation"]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
 
 
 def imitability_targets(plays: pd.DataFrame, bots: tuple[str, ...] = TARGET_BOTS) -> pd.DataFrame:
@@ -99,19 +125,27 @@ def finder_correlations(scores: pd.DataFrame, plays: pd.DataFrame, n_boot: int =
     return pd.DataFrame(rows, columns=cols)
 
 
-def rank_finders(corr: pd.DataFrame) -> pd.DataFrame:
+def rank_finders(corr: pd.DataFrame, own_rounds: bool = False) -> pd.DataFrame:
     """The pooled rows, best predictor first (by |Spearman|: a finder can predict by being low), with the
-    mean of the per-model correlations next to the pooled one and a ``rank`` column."""
+    mean of the per-model correlations next to the pooled one and a ``rank`` column. ``own_rounds``: the
+    target was played on the imitability finders' own rounds (:func:`finder_plays`), so those are ranked by
+    ``spearman_other_bots`` (column ``ranked_by``) — their own ``spearman`` includes their own score."""
     pooled = corr[corr["scope"] == POOLED].copy()
     within = corr[corr["scope"] != POOLED].groupby("finder")["spearman"].mean().rename("mean_within_model")
     pooled = pooled.merge(within, left_on="finder", right_index=True, how="left")
-    pooled = pooled.assign(_key=-pooled["spearman"].abs().fillna(-1.0)).sort_values(["_key", "finder"])
+    others = own_rounds & pooled["finder"].map(own_bot).notna()
+    pooled["ranked_by"] = np.where(others, "spearman_other_bots", "spearman")
+    pick = {"rho": ("spearman_other_bots", "spearman"), "rho_low": ("other_ci_low", "ci_low"),
+            "rho_high": ("other_ci_high", "ci_high")}  # fmt: skip
+    for col, (other, own) in pick.items():
+        pooled[col] = pooled[other].where(others, pooled[own]).astype(float)
+    pooled = pooled.assign(_key=-pooled["rho"].abs().fillna(-1.0)).sort_values(["_key", "finder"])
     pooled = pooled.drop(columns="_key").reset_index(drop=True)
     pooled.insert(0, "rank", np.arange(1, len(pooled) + 1))
     return pooled
 
 
-def plot_finder_ranking(corr: pd.DataFrame, path: Path) -> Path:
+def plot_finder_ranking(corr: pd.DataFrame, path: Path, own_rounds: bool = False) -> Path:
     """One row per finder (ranked): pooled Spearman with its interval (bar), each model's (dots) and, for the
     imitability finders, the correlation with the other bots' imitability only (open diamond)."""
     import matplotlib
@@ -119,11 +153,12 @@ def plot_finder_ranking(corr: pd.DataFrame, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ranked = rank_finders(corr)
+    ranked = rank_finders(corr, own_rounds)
     fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(ranked) + 1.4))
     ys = np.arange(len(ranked))[::-1]
-    err = np.vstack([ranked["spearman"] - ranked["ci_low"], ranked["ci_high"] - ranked["spearman"]])
-    ax.barh(ys, ranked["spearman"], xerr=np.nan_to_num(err), color="#8fb3d9", ecolor="#333", capsize=2)
+    err = np.vstack([ranked["rho"] - ranked["rho_low"], ranked["rho_high"] - ranked["rho"]])
+    colours = np.where(ranked["ranked_by"] == "spearman", "#8fb3d9", "#e0a96d")
+    ax.barh(ys, ranked["rho"], xerr=np.nan_to_num(err), color=colours, ecolor="#333", capsize=2)
     per_model = corr[corr["scope"] != POOLED]
     for y, finder in zip(ys, ranked["finder"], strict=True):
         vals = per_model.loc[per_model["finder"] == finder, "spearman"].to_numpy()
@@ -132,7 +167,8 @@ def plot_finder_ranking(corr: pd.DataFrame, path: Path) -> Path:
     ax.plot(other, ys, "D", mfc="none", mec="#c0392b", ms=5, label="vs the other bots' imitability")
     ax.set_yticks(ys, ranked["finder"])
     ax.axvline(0, color="#999", lw=0.8)
-    ax.set_xlabel("Spearman with held-out bot imitability (pooled; dots: each model)")
+    label = "; orange bars: vs the other bots only" if own_rounds else ""
+    ax.set_xlabel(f"Spearman with held-out bot imitability (pooled; dots: each model{label})", fontsize=8)
     ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,9 @@ Input: one row per (model, unit, level, bot) with that unit's pooled correlation
 (DESIGN §6), and the sweep manifest (each model's knob values and attributes). A knob value's imitability is
 the mean of those per-unit correlations over every unit of every model with that value, with a 95 % normal
 interval (1.96 · sd / √n). Units are not pooled into one correlation: across units that would reward a bot
-for knowing each unit's mean. Level ``all`` pools levels 0–3.
+for knowing each unit's mean. Level ``all`` pools levels 0–3. With ``by="models"`` (for every unit of each
+model, where units of one model are far from independent) it is the mean of the models' mean correlations,
+with a 95 % Student-t interval over the models.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import t as student_t
 
 CAPABILITY = ("val_loss", "unigram_val_loss", "val_accuracy")
 
 
-def _interval(x: np.ndarray) -> tuple[float, float, float]:
+def _interval(x: np.ndarray, t: bool = False) -> tuple[float, float, float]:
     mean = float(x.mean())
-    half = 1.96 * float(x.std(ddof=1)) / math.sqrt(x.size) if x.size > 1 else math.nan
+    z = float(student_t.ppf(0.975, x.size - 1)) if t and x.size > 1 else 1.96
+    half = z * float(x.std(ddof=1)) / math.sqrt(x.size) if x.size > 1 else math.nan
     return mean, mean - half, mean + half
 
 
@@ -31,9 +35,14 @@ def _mean(values: list[Any]) -> float | None:
     return float(np.mean(got)) if got else None
 
 
-def imitability_by_knob(plays: Sequence[dict[str, Any]], manifest: dict[str, Any]) -> list[dict[str, Any]]:
+def imitability_by_knob(
+    plays: Sequence[dict[str, Any]], manifest: dict[str, Any], by: str = "units"
+) -> list[dict[str, Any]]:
     """One row per knob × value × bot × level (and level ``all``): models, units, mean correlation with its
-    interval, and the mean capability figures of the models with that value."""
+    interval (over units, or with ``by="models"`` over the models' means), and the mean capability figures of
+    the models with that value."""
+    if by not in ("units", "models"):
+        raise ValueError(f"by must be 'units' or 'models', got {by!r}")
     models = {m["name"]: m for m in manifest["models"]}
     knobs = [*list(manifest["spec"]["grid"]), "seed"]
     out: list[dict[str, Any]] = []
@@ -49,15 +58,23 @@ def imitability_by_knob(plays: Sequence[dict[str, Any]], manifest: dict[str, Any
                     if not sel:
                         continue
                     corr = np.array([p["correlation"] for p in sel], dtype=np.float64)
-                    mean, lo, hi = _interval(corr)
+                    of = np.array([p["model"] for p in sel])
+                    ok = np.isfinite(corr)  # a finder's NaN: a unit it could not score (constant values)
+                    corr, of = corr[ok], of[ok]
+                    if not corr.size:
+                        continue
+                    n_units = corr.size
+                    if by == "models":
+                        corr = np.array([corr[of == m].mean() for m in dict.fromkeys(of.tolist())])
+                    mean, lo, hi = _interval(corr, t=by == "models")
                     out.append(
                         {
                             "knob": knob,
                             "value": value,
                             "bot": bot,
                             "level": level,
-                            "models": len({p["model"] for p in sel}),
-                            "units": len(sel),
+                            "models": len(set(of.tolist())),
+                            "units": n_units,
                             "correlation": mean,
                             "ci_low": lo,
                             "ci_high": hi,

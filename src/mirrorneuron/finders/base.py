@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mirrorneuron.game import UnitContext, training_mask
+from mirrorneuron.game.sampling import GroupRuns, group_runs
 
 
 @dataclass(eq=False)
@@ -74,6 +75,11 @@ class SiteData:
         """True for the examples bots may learn from (never asked); the rest are held out."""
         return training_mask(self.groups)
 
+    @cached_property
+    def group_runs(self) -> GroupRuns:
+        """Which examples share each example's window (``game.sampling.group_runs``), for every unit's draw."""
+        return group_runs(self.groups)
+
     def subset(self, idx: Sequence[int] | np.ndarray) -> SiteData:
         """The site restricted to units ``idx`` (their contexts and ids follow); every finder scores a unit of
         the subset as it scores it in the whole site."""
@@ -83,6 +89,8 @@ class SiteData:
             self.vocab, self.labels, self.positions, None if self.weights is None else self.weights[idx],
             tuple(d[:, idx] for d in self.sae_decoders), seed=self.seed,
         )  # fmt: skip
+        sub.__dict__["training"] = self.training  # the same examples: the same split (and the same object,
+        sub.__dict__["group_runs"] = self.group_runs  # which the site's contexts recognise to share their tokens)
         opener = self.open_unit
         if opener is not None:
             sub.open_unit = lambda j, full: opener(int(idx[j]), full)

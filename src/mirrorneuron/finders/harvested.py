@@ -7,9 +7,10 @@ from collections.abc import Callable
 import numpy as np
 
 from mirrorneuron.finders.base import SiteData
-from mirrorneuron.game import UnitContext
+from mirrorneuron.game import Example, UnitContext
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.models.adapter import TorchAdapter
+from mirrorneuron.players.data import BotData
 from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.units.base import HarvestedUnit
 from mirrorneuron.units.context import NeuronContext, WindowCache
@@ -18,7 +19,33 @@ from mirrorneuron.units.sae import list_saes, load_sae
 from mirrorneuron.units.wiring import wiring
 
 
-class LightNeuron(HarvestedUnit):
+class SiteShared(HarvestedUnit):
+    """What the neuron contexts of one site share through ``data.memo`` instead of building per unit: the
+    examples (an example is the harvest's window around a position, the same for every unit) and the target
+    tokens of the site's training half (:meth:`BotData.from_context` asks :meth:`site_bot_data`)."""
+
+    site_data: SiteData
+
+    def example(self, index: int) -> Example:
+        examples: dict[int, Example] = self.site_data.memo.setdefault("examples", {})
+        ex = examples.get(index)
+        if ex is None:
+            ex = examples[index] = super().example(index)
+        return ex
+
+    def site_bot_data(self, mask: np.ndarray) -> BotData | None:
+        """Bot data (placeholder values) with the target tokens of ``mask`` if it is the site's training half."""
+        data = self.site_data
+        if mask is not data.training:
+            return None
+        if "bot_tokens" not in data.memo:
+            tokens = self.target_tokens()
+            n = int(mask.sum())
+            data.memo["bot_tokens"] = BotData(np.zeros(n), None if tokens is None else tokens[mask])
+        return data.memo["bot_tokens"]
+
+
+class LightNeuron(SiteShared):
     """A harvested neuron for levels 0–1 (values and examples; no wiring, no forward passes), sharing the
     site's vocabulary and window ids instead of rebuilding them per unit."""
 
@@ -26,9 +53,20 @@ class LightNeuron(HarvestedUnit):
         super().__init__(h, adapter, site)
         self.ref = UnitRef(adapter.name, site, "neuron", index)
         self.values = np.asarray(data.acts[:, index], dtype=np.float32)
+        self.site_data = data
         self.__dict__["groups"] = data.groups
         if data.vocab is not None:
             self.__dict__["_vocab"] = data.vocab
+
+
+class SiteNeuron(SiteShared, NeuronContext):
+    """A harvested neuron with level-2/3 hints, sharing its site's forward passes, examples and tokens."""
+
+    def __init__(self, h: Harvest, adapter: TorchAdapter, site: str, index: int, data: SiteData, passes: WindowCache):
+        super().__init__(h, adapter, site, index, passes)
+        self.site_data = data
+        if data.vocab is not None:
+            self.__dict__["_vocab"] = data.vocab  # the same strings; decoding the vocabulary per unit is slow
 
 
 def _weights(adapter: TorchAdapter, h: Harvest, site: str) -> np.ndarray | None:
@@ -88,9 +126,6 @@ def _opener(h: Harvest, adapter: TorchAdapter, site: str, data: SiteData) -> Cal
     def open_unit(j: int, full: bool) -> UnitContext:
         if not full:
             return LightNeuron(h, adapter, site, j, data)
-        ctx = NeuronContext(h, adapter, site, j, passes)
-        if data.vocab is not None:
-            ctx.__dict__["_vocab"] = data.vocab  # the same strings; decoding the vocabulary per unit is slow
-        return ctx
+        return SiteNeuron(h, adapter, site, j, data, passes)
 
     return open_unit

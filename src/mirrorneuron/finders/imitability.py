@@ -86,18 +86,32 @@ class BotImitability(Finder):
         # Every unit of a site has the same training half: it is computed once per site.
         contexts: dict[int, UnitContext] = data.memo.setdefault(f"contexts/{full}", {})
         shared: dict[int, Draws] = data.memo.setdefault(f"draws/{self.rounds}", {})
-        fit_on: dict[tuple[int, bool], FitData] = data.memo.setdefault(f"bot_data/{self.rounds}", {})
-        training = data.training if plan.training_fraction == SamplingPlan.training_fraction else None
-        out = np.full(data.n_units, np.nan)
+        fit_on: dict[int, FitData] = data.memo.setdefault(f"bot_data/{self.rounds}", {})
+        default_split = plan.training_fraction == SamplingPlan.training_fraction
+        training, runs = (data.training, data.group_runs) if default_split else (None, None)
+        lively = []
         for j in range(data.n_units):
             ctx = contexts[j] if j in contexts else contexts.setdefault(j, data.unit(j, full=full))
             if float(np.ptp(np.asarray(ctx.values))) > 0:
+                lively.append(j)
                 if j not in shared:
-                    shared[j] = draw_examples(ctx, self.rounds, plan, training=training)
-                if (j, full) not in fit_on:
-                    fit_on[j, full] = (shared[j].training, BotData.from_context(ctx, shared[j].training))
-                out[j] = self.play(ctx, plan, shared[j], fit_on[j, full])
+                    shared[j] = draw_examples(ctx, self.rounds, plan, training=training, runs=runs)
+                if j not in fit_on:
+                    fit_on[j] = (shared[j].training, BotData.from_context(ctx, shared[j].training))
+        if full and lively:
+            _prefetch(contexts[lively[0]], [d.index for j in lively for d in shared[j].draws])
+        out = np.full(data.n_units, np.nan)
+        for j in lively:
+            out[j] = self.play(contexts[j], plan, shared[j], fit_on[j])
         return out
+
+
+def _prefetch(ctx: UnitContext, indices: list[int]) -> None:
+    """Run the forward passes of every window these examples lie in, in batches, before the rounds ask for
+    them one by one (a context that shares its site's passes says how: ``prefetch``)."""
+    prefetch = getattr(ctx, "prefetch", None)
+    if callable(prefetch):
+        prefetch(indices)
 
 
 def imitability_finders(rounds: int = N_ROUNDS) -> Sequence[BotImitability]:

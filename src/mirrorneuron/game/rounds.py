@@ -11,7 +11,16 @@ import numpy as np
 
 from mirrorneuron.game.context import Example, UnitContext
 from mirrorneuron.game.levels import Hints, Level, UnitStats, build_hints, reference_examples
-from mirrorneuron.game.sampling import Draw, References, SamplingPlan, Source, draw, split_references, training_mask
+from mirrorneuron.game.sampling import (
+    Draw,
+    GroupRuns,
+    References,
+    SamplingPlan,
+    Source,
+    draw,
+    split_references,
+    training_mask,
+)
 from mirrorneuron.game.scoring import round_score
 
 
@@ -110,6 +119,7 @@ def draw_examples(
     seed: int | None = None,
     exclude: Any = None,
     training: np.ndarray | None = None,
+    runs: GroupRuns | None = None,
 ) -> Draws:
     """The ``n`` examples a unit's rounds ask, deterministic for (unit, plan, seed) — the same at every level,
     so levels can be compared on the same items.
@@ -118,7 +128,7 @@ def draw_examples(
     e.g. in an earlier game). Excluded groups are skipped in the draw order without changing it, so players
     with different histories still share every item they can be asked. ValueError if fewer than ``n`` remain.
     ``training``: ``training_mask(ctx.groups, plan.training_fraction)`` if already computed (every unit of a
-    site shares it); the draw is the same either way.
+    site shares it), and ``runs`` = ``group_runs(ctx.groups)`` likewise; the draw is the same either way.
     """
     if n < 0:
         raise ValueError(f"number of rounds must be >= 0, got {n}")
@@ -140,7 +150,7 @@ def draw_examples(
         n_skippable = int(np.unique(groups[seen_groups & ~training]).size)
     else:
         seen_groups, n_skippable = seen, 0
-    candidates = draw(ctx.values, plan, n + n_skippable, rng, exclude_mask=training, groups=groups) if n else []
+    candidates = draw(ctx.values, plan, n + n_skippable, rng, training, groups, runs) if n else []
     chosen = tuple(d for d in candidates if not seen_groups[d.index])[:n]
     if len(chosen) < n:
         raise ValueError(

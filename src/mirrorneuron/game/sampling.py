@@ -116,13 +116,15 @@ def top_pool(values: np.ndarray, k: int) -> np.ndarray:
 def quantile_bins(values: np.ndarray, n_bins: int) -> list[np.ndarray]:
     """Indices per quantile bin (edges = np.quantile at 0, 1/n, …, 1); a value on an edge goes up."""
     edges = np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1))
-    bin_of = np.searchsorted(edges[1:-1], values, side="right")
+    # = np.searchsorted(edges[1:-1], values, side="right") (the edges are sorted): the number of inner edges
+    # at or below each value, counted by one comparison per edge instead of a binary search per value
+    bin_of = np.zeros(np.shape(values), dtype=np.intp)
+    for edge in edges[1:-1]:
+        bin_of += values >= edge
     return [np.flatnonzero(bin_of == b) for b in range(n_bins)]
 
 
-def split_references(
-    values: Any, plan: SamplingPlan, rng: np.random.Generator, training: Any = None
-) -> References:
+def split_references(values: Any, plan: SamplingPlan, rng: np.random.Generator, training: Any = None) -> References:
     """Pick level-1 references among the ``training`` examples (default: all): a random subset of their top
     pool (shown sorted, highest first) plus random ones. At most half of each pool becomes references."""
     v = finite_array("values", values)
@@ -146,7 +148,10 @@ def split_references(
 Cell = tuple[Source, float, np.ndarray]
 
 
-def group_runs(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+GroupRuns = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def group_runs(groups: np.ndarray) -> GroupRuns:
     """``order``: the examples sorted by group (stable), so one group's examples are contiguous; example
     ``i``'s group is ``order[first[i]:last[i]]``."""
     order = np.argsort(groups, kind="stable")
@@ -208,6 +213,7 @@ def draw(
     rng: np.random.Generator,
     exclude_mask: Any = None,
     groups: Any = None,
+    runs: GroupRuns | None = None,
 ) -> list[Draw]:
     """Draw up to ``n`` examples: per draw pick a strategy by proportion, then top = uniform in the top pool,
     bin = uniform non-empty bin then uniform in it, random = uniform over eligible examples.
@@ -215,7 +221,8 @@ def draw(
     No example repeats and, with ``groups``, no two draws share a group (a drawn example uses up its whole
     group). A strategy group (the top pool, a bin) that is used up is skipped and the others renormalised, so
     the weights (natural ÷ mixture probability) are exact while none has run out and approximate after.
-    Fewer than ``n`` come back when the eligible examples run out.
+    Fewer than ``n`` come back when the eligible examples run out. ``runs``: ``group_runs(groups)`` if
+    already computed (every unit of a site shares it).
     """
     v, eligible = _prepare(values, exclude_mask)
     g = np.arange(v.size) if groups is None else np.asarray(groups, dtype=np.int64).reshape(-1)
@@ -230,7 +237,7 @@ def draw(
         member[k, c] = True
     free = member.sum(axis=1)
     drawn = np.zeros(v.size, dtype=bool)
-    order, first, last = group_runs(g)
+    order, first, last = group_runs(g) if runs is None else runs
     out: list[Draw] = []
     while len(out) < n and free.any():
         p = np.where(free > 0, probs, 0.0)

@@ -20,15 +20,16 @@ from sqlalchemy.orm import Session
 from mirrorneuron.config import PACKAGE_DATA
 from mirrorneuron.finders.imitability import N_ROUNDS
 from mirrorneuron.game import SamplingPlan, UnitContext, draw_examples, make_rounds, summarize, training_mask
-from mirrorneuron.gameplay.bots import play_bots, store_bot_game
+from mirrorneuron.gameplay.bots import bot_version, play_bots, store_bot_game
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import default_spec, harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.models.sweep import attributes
 from mirrorneuron.models.zoo import load_model
-from mirrorneuron.players import OFFLINE_BOT_NAMES
-from mirrorneuron.store import repo
+from mirrorneuron.players import OFFLINE_BOT_NAMES, make_bot
+from mirrorneuron.players.data import BotData
+from mirrorneuron.store import history, repo
 from mirrorneuron.types import UnitRef
 from mirrorneuron.units import unit_context
 from mirrorneuron.units.data import default_harvest_dir
@@ -49,6 +50,15 @@ def register_models(s: Session, names: Sequence[str]) -> None:
     for name in names:
         zm = load_model(name)
         repo.ensure_model(s, name, zm.config.modality, zm.checksum, attributes(zm.config, zm.metrics))
+    s.commit()
+
+
+def register_bots(s: Session, names: Sequence[str]) -> None:
+    """The bots' player rows, made once before worker processes store games (two workers making the same
+    bot's row at once would collide on its id). Commits."""
+    for name in names:
+        bot = make_bot(name, BotData(np.zeros(1)))
+        history.ensure_bot(s, bot.name, bot_version(bot))
     s.commit()
 
 

@@ -5,6 +5,7 @@ could know (references, level-0 facts, then earlier reveals)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -36,6 +37,10 @@ class BotData:
         set's ``training`` mask), by default the split :func:`~mirrorneuron.game.make_rounds` uses."""
         mask = training_mask(ctx.groups) if training is None else np.asarray(training, dtype=bool)
         values = np.asarray(ctx.values, dtype=np.float64)[mask]
+        site = getattr(ctx, "site_bot_data", None)  # a site's contexts share the tokens of their training half
+        like = site(mask) if callable(site) else None
+        if isinstance(like, BotData):
+            return like.with_values(values)
         target_tokens = getattr(ctx, "target_tokens", None)  # harvested units know them without rendering
         if callable(target_tokens):
             tokens = target_tokens()
@@ -46,9 +51,32 @@ class BotData:
             return cls(values, np.array([e.target_token for e in texts], dtype=object))
         return cls(values)
 
-    @property
+    def with_values(self, values: np.ndarray) -> BotData:
+        """Another unit's ``values`` on the same examples, sharing these (already checked, read-only) target
+        tokens: a site's units have the same training examples, so their tokens need not be copied per unit."""
+        out = object.__new__(BotData)
+        checked = _checked_values(values)
+        if self.target_tokens is not None and self.target_tokens.shape != checked.shape:
+            raise ValueError(f"{checked.size} values for {self.target_tokens.size} target tokens")
+        object.__setattr__(out, "values", checked)
+        object.__setattr__(out, "target_tokens", self.target_tokens)
+        if self.target_tokens is not None:  # the same tokens: the same numbering, made once
+            out.__dict__["token_codes"] = self.token_codes
+        return out
+
+    @cached_property
+    def token_codes(self) -> tuple[dict[str, int], np.ndarray]:
+        """The distinct target tokens numbered in first-seen order, and each example's number (text units)."""
+        tokens = [] if self.target_tokens is None else self.target_tokens.tolist()
+        index = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
+        codes = np.fromiter(map(index.__getitem__, tokens), np.int64, count=len(tokens))
+        codes.setflags(write=False)
+        return index, codes
+
+    @cached_property
     def mean(self) -> float | None:
-        """The unit mean over the training examples, or ``None`` when no values were given."""
+        """The unit mean over the training examples, or ``None`` when no values were given (computed once: the
+        values are read-only; bots ask for it every round)."""
         return float(self.values.mean()) if self.values.size else None
 
 

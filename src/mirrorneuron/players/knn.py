@@ -17,6 +17,7 @@ from mirrorneuron.players.data import BotData, unit_mean
 
 # Weight of a match at the target, 1, 2 and 3 tokens before it.
 CONTEXT_WEIGHTS: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
+_TOTAL = math.fsum(CONTEXT_WEIGHTS)  # the default weights' sum, computed once (it is called per known example)
 
 
 def text_similarity(a: TextExample, b: TextExample, weights: Sequence[float] = CONTEXT_WEIGHTS) -> float:
@@ -28,7 +29,7 @@ def text_similarity(a: TextExample, b: TextExample, weights: Sequence[float] = C
             break
         if a.tokens[i] == b.tokens[j]:
             score += w
-    return score / math.fsum(weights)
+    return score / (_TOTAL if weights is CONTEXT_WEIGHTS else math.fsum(weights))
 
 
 def distance(a: Example, b: Example) -> float | None:

@@ -12,6 +12,8 @@ training counts as 0. State is kept per (unit, level).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import compress
+from typing import Any
 
 import numpy as np
 
@@ -52,9 +54,10 @@ def fit(rows: list[Features], targets: list[float], alpha: float) -> RidgeFit:
 
 def _fit_matrix(x: np.ndarray, columns: dict[str, int], targets: list[float], alpha: float) -> RidgeFit:
     rms = np.sqrt(np.mean(x * x, axis=0))
-    keep = np.flatnonzero(rms > 0)
-    position = np.cumsum(rms > 0) - 1  # a kept column's index among the kept ones
-    kept = {name: int(position[col]) for name, col in columns.items() if rms[col] > 0}
+    nonzero = rms > 0
+    keep = np.flatnonzero(nonzero)
+    # columns are numbered in first-seen order, so the kept ones, in order, are numbered 0, 1, … among themselves
+    kept = dict(zip(compress(columns, nonzero.tolist()), range(keep.size), strict=True))
     xs = x[:, keep] / rms[keep]
     weights = ridge_solve(xs, np.asarray(targets, dtype=np.float64), alpha)
     return RidgeFit(kept, rms[keep], weights)
@@ -62,40 +65,41 @@ def _fit_matrix(x: np.ndarray, columns: dict[str, int], targets: list[float], al
 
 @dataclass
 class _Memory:
-    """The observed rows and targets, with the design matrix's cells kept as the rows arrive (columns in
-    first-seen order) so a refit after each round does not rebuild it from the named rows."""
+    """The observed rows and targets, with the design matrix kept as the rows arrive (columns in first-seen
+    order, in a buffer that grows by doubling) so a refit after each round does not rebuild it from the
+    named rows."""
 
     rows: list[Features] = field(default_factory=list)
     targets: list[float] = field(default_factory=list)
     fit: RidgeFit | None = None
     columns: dict[str, int] = field(default_factory=dict)
-    cells: tuple[list[int], list[int], list[float]] = field(default_factory=lambda: ([], [], []))
+    buffer: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def __post_init__(self) -> None:
         self._index(self.rows, 0)
 
     def _index(self, rows: list[Features], start: int) -> None:
-        r, c, v = self.cells
         for i, row in enumerate(rows, start):
-            for name, value in row.items():
-                r.append(i)
-                c.append(self.columns.setdefault(name, len(self.columns)))
-                v.append(value)
+            cols = [self.columns.setdefault(name, len(self.columns)) for name in row]
+            n, p = self.buffer.shape
+            if i >= n or len(self.columns) > p:
+                grown = np.zeros((max(i + 1, 2 * n), max(len(self.columns), 2 * p)))
+                grown[:n, :p] = self.buffer
+                self.buffer = grown
+            self.buffer[i, cols] = list(row.values())
 
     def add(self, row: Features, target: float, max_history: int) -> None:
         self.rows.append(row)
         self.targets.append(target)
         if len(self.rows) > max_history:  # the oldest rows go: index what is left from scratch
             del self.rows[:-max_history], self.targets[:-max_history]
-            self.columns, self.cells = {}, ([], [], [])
+            self.columns, self.buffer = {}, np.zeros((0, 0))
             self._index(self.rows, 0)
         else:
             self._index([row], len(self.rows) - 1)
 
     def refit(self, alpha: float) -> RidgeFit:
-        r, c, v = self.cells
-        x = np.zeros((len(self.rows), len(self.columns)))
-        x[r, c] = v
+        x = self.buffer[: len(self.rows), : len(self.columns)].copy()  # contiguous, as a fresh matrix would be
         self.fit = _fit_matrix(x, self.columns, self.targets, alpha)
         return self.fit
 
@@ -119,14 +123,27 @@ class RidgeBot:
             raise ValueError("n_buckets and max_history must be at least 1")
         self.data, self.alpha, self.n_buckets, self.max_history = data, alpha, n_buckets, max_history
         self.memory: dict[tuple[str, int], _Memory] = {}
+        self._last: tuple[Round, dict[str, Any]] | None = None  # the round asked last: its base and features
+
+    def _of(self, round: Round) -> dict[str, Any]:
+        """What :meth:`guess` and then :meth:`observe` of the same round both compute, computed once."""
+        if self._last is None or self._last[0] is not round:
+            self._last = (round, {})
+        return self._last[1]
 
     def _features(self, round: Round) -> Features:
-        return {BIAS: 1.0, **round_features(round, self.n_buckets)}
+        memo = self._of(round)
+        if "features" not in memo:
+            memo["features"] = {BIAS: 1.0, **round_features(round, self.n_buckets)}
+        return memo["features"]
 
     def _base(self, round: Round) -> float:
         """The prior guess the fit corrects: the value the contributions compute (level 3), else the mean."""
-        c = round.hints.contributions if round.level >= Level.WEIGHTS else None
-        return c.value() if c is not None and c.computable else unit_mean(self.data, round)
+        memo = self._of(round)
+        if "base" not in memo:
+            c = round.hints.contributions if round.level >= Level.WEIGHTS else None
+            memo["base"] = c.value() if c is not None and c.computable else unit_mean(self.data, round)
+        return memo["base"]
 
     def guess(self, round: Round) -> float:
         base = self._base(round)

@@ -38,9 +38,7 @@ class UnigramBot:
         if data.target_tokens is not None and data.values.size:
             # One pass numbering the tokens, then bincount: it adds each token's values in example order, as
             # the loop of ``_add`` would, so the table (and every guess) is bit-for-bit the same.
-            tokens = data.target_tokens.tolist()
-            index = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
-            codes = np.fromiter(map(index.__getitem__, tokens), np.int64, count=len(tokens))
+            index, codes = data.token_codes  # shared by the units of a site (``BotData.with_values``)
             sums = np.bincount(codes, weights=data.values, minlength=len(index))
             counts = np.bincount(codes, minlength=len(index))
             self.sums = dict(zip(index, sums.tolist(), strict=True))

@@ -26,6 +26,8 @@ from mirrorneuron.units.wiring import Link, Wiring, wiring
 
 __all__ = ["CONTEXT_AFTER", "CONTEXT_BEFORE", "NeuronContext", "WindowCache"]
 
+PREFETCH_BATCH = 64  # windows per batched forward pass (tiny LMs: ≈ 16 MB of logits per pass)
+
 
 class NeuronContext(HarvestedUnit):
     """``game.UnitContext`` for one neuron of a harvested model."""
@@ -57,9 +59,29 @@ class NeuronContext(HarvestedUnit):
         assert self._shared is not None
         return self._shared.get((self._hooked(), window), lambda: self._run_window(window))
 
+    def prefetch(self, indices: Sequence[int], batch: int = PREFETCH_BATCH) -> int:
+        """Run the passes of the windows of examples ``indices`` that the shared cache lacks, ``batch`` windows
+        per forward pass, and cache each window's slice (the same values as its own pass: every op of the
+        forward treats the windows of a batch independently). At most the cache's size of windows, in order of
+        first appearance, so none is dropped before it is asked. Returns the number of passes run."""
+        if self._shared is None:
+            return 0
+        hooked = self._hooked()
+        windows = dict.fromkeys(self.harvest.example_location(int(i))[0] for i in indices)
+        todo = [w for w in windows if not self._shared.has((hooked, w))][: self._shared.maxsize]
+        for start in range(0, len(todo), batch):
+            chunk = todo[start : start + batch]
+            for w, acts in zip(chunk, self._run_windows(chunk), strict=True):
+                self._shared.put((hooked, w), acts)
+        return -(-len(todo) // batch)
+
     # --- level 2 and 3 -----------------------------------------------------------------------------
     def _run_window(self, window: int) -> dict[str, np.ndarray]:
         """Activations [P, ·] on one window: the needed sites, the feeding linear's input, the logits."""
+        return self._run_windows([window])[0]
+
+    def _run_windows(self, windows: Sequence[int]) -> list[dict[str, np.ndarray]]:
+        """:meth:`_run_window` of each of ``windows``, from one forward pass of them as a batch."""
         sites = self._sites()
         captured: dict[str, torch.Tensor] = {}
         handles = []
@@ -71,16 +93,21 @@ class NeuronContext(HarvestedUnit):
             handles.append(unembed.register_forward_hook(lambda _m, _i, out: captured.__setitem__("@logits", out)))
         try:
             acts = self.adapter.run(
-                self.adapter.to_tensor(self.harvest.inputs[window : window + 1]), sites, stop_early=False
+                self.adapter.to_tensor(self.harvest.inputs[np.asarray(windows, dtype=np.int64)]),
+                sites,
+                stop_early=False,
             )
         finally:
             for h in handles:
                 h.remove()
-        out = {k: v[0].numpy() for k, v in acts.items()}
-        positions = out[self.site].shape[0]
-        for k, v in captured.items():
-            out[k] = v.detach().float().reshape(positions, -1).numpy()
-        return out
+        outs = []
+        for b in range(len(windows)):
+            out = {k: v[b].numpy() for k, v in acts.items()}  # [P, units]
+            positions = out[self.site].shape[0]
+            for k, v in captured.items():
+                out[k] = v[b].detach().float().reshape(positions, -1).numpy()
+            outs.append(out)
+        return outs
 
     def _read(self, acts: dict[str, np.ndarray], link: Link, p: int) -> float:
         return float(acts[link.source][p, link.index])
@@ -133,14 +160,22 @@ class WindowCache:
         self.maxsize, self.runs = maxsize, 0
         self._passes: OrderedDict[tuple[tuple[str, ...], int], dict[str, np.ndarray]] = OrderedDict()
 
+    def has(self, key: tuple[tuple[str, ...], int]) -> bool:
+        return key in self._passes
+
     def get(self, key: tuple[tuple[str, ...], int], run: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         if key in self._passes:
             self._passes.move_to_end(key)
             return self._passes[key]
-        out = self._passes[key] = run()
+        return self.put(key, run())
+
+    def put(self, key: tuple[tuple[str, ...], int], out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Cache one window's pass (made read-only: every neuron shares it)."""
+        self._passes[key] = out
+        self._passes.move_to_end(key)
         self.runs += 1
         for v in out.values():
-            v.setflags(write=False)  # shared by every neuron: read-only
+            v.setflags(write=False)
         if len(self._passes) > self.maxsize:
             self._passes.popitem(last=False)
         return out
