@@ -9,6 +9,7 @@ import pytest
 import web_fixtures as fx
 
 from cli_run import run_main
+from mirrorneuron.cli_buildout import imitate as imitate_cli
 
 web_home, isolated_home = fx.web_home, fx.isolated_home  # one home per module, harvests shared
 
@@ -50,7 +51,7 @@ def test_a_missing_file_or_unit_exits_2(tmp_path: Path, capsys: pytest.CaptureFi
 def test_imitate_stores_versions_and_prints_the_comparison(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(imitate_cli.console, "width", 80)  # a narrow terminal still names every row in full
     src = rule_file(tmp_path, 'token " the" -> 1\nelse 0\n')
     code, out, err = run_main(["buildout", "imitate", UNIT, src, "--player", "ada"], capsys, monkeypatch)
     assert code == 0, err

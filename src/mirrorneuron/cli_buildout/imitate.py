@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from mirrorneuron.buildout.rules import Rule, RuleError, parse_rule
 from mirrorneuron.cli_buildout.app import buildout_app
@@ -47,8 +47,9 @@ def _fmt(v: Any) -> str:
 
 
 def _scores_table(scores: dict[str, Any]) -> Table:
-    table = Table("who", "on", "n", "correlation", "r2", "abs dev explained", "mean round score", "flags",
-                  title=f"held-out draw: {scores['held_out']} examples; bots at level {scores['bot_level']}")
+    # who / on never shrink to "…" in a narrow terminal: the figures' headers wrap instead
+    table = Table(Column("who", no_wrap=True), Column("on", no_wrap=True), "n", "correlation", "r2",
+                  "abs dev explained", "mean round score", "flags", title=f"held-out draw: {scores['held_out']} examples; bots at level {scores['bot_level']}")
     for r in scores["rows"]:
         table.add_row(r["who"], r["on"], *(_fmt(r[k]) for k in ("n", "correlation", "r2", "abs_dev_explained",
                                                                 "mean_round_score")), ", ".join(r["flags"]))
