@@ -85,7 +85,7 @@ def save_and_score(s: Session, ctx: HarvestedUnit, player_id: str, source: str) 
     repo.ensure_unit(s, ref.id, ref.model, ref.site, ref.kind, ref.stored_index, stats)
     try:
         row = store.save_imitation(s, player_id, ref.id, source, rule.to_json())
-        store.set_scores(s, row.id, score_table(s, ctx, player_id, rule))
+        row.scores = score_table(s, ctx, player_id, rule)  # the row is in this session: no lookup
         s.commit()
     except Exception:
         s.rollback()

@@ -28,14 +28,6 @@ def save_imitation(
     return row
 
 
-def set_scores(s: Session, imitation_id: int, scores: dict[str, Any]) -> None:
-    row = s.get(Imitation, imitation_id)
-    if row is None:
-        raise KeyError(f"no imitation {imitation_id}")
-    row.scores = scores
-    s.flush()
-
-
 def versions(s: Session, unit_id: str, player_id: str | None = None) -> list[Imitation]:
     """Every version of the imitations of ``unit_id`` (of one player, or of all), oldest first per player."""
     stmt = select(Imitation).where(Imitation.unit_id == unit_id)
