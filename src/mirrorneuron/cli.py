@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -213,11 +214,46 @@ def activations_cmd(
 
 
 # --- the game -----------------------------------------------------------------------------------------
+def random_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
 def _open(model: str, unit: str | None, seed: int | None) -> UnitView:
+    return _open_ahead(model, unit, seed)()
+
+
+def _open_ahead(model: str, unit: str | None, seed: int | None) -> Callable[[], UnitView]:
+    """Start opening the unit (the model, the first run's harvest) on a thread; the call returned waits for it,
+    ends the progress bar and re-raises the thread's error. Meanwhile the caller can open the gameplay store:
+    its imports and migrations overlap the harvest's forward passes (issue 14's first start)."""
+    import threading
+
     from mirrorneuron.units import open_unit
 
-    with progress_bar(f"preparing {model} (first run harvests the corpus)") as p:
-        return open_unit(model, unit, seed, progress=lambda d, n: p.update(p.task_ids[0], completed=d, total=n))
+    bar = progress_bar(f"preparing {model} (first run harvests the corpus)")
+    p = bar.__enter__()
+    got: list[UnitView | BaseException] = []
+
+    def work() -> None:
+        try:
+            got.append(open_unit(model, unit, seed, progress=lambda d, n: p.update(p.task_ids[0], completed=d, total=n)))
+        except BaseException as e:  # handed to the waiting caller
+            got.append(e)
+
+    # A daemon: Ctrl-C ends the process at once, as before (a harvest killed mid-way resumes next time).
+    thread = threading.Thread(target=work, name="open-unit", daemon=True)
+    thread.start()
+
+    def wait() -> UnitView:
+        try:
+            thread.join()
+        finally:
+            bar.__exit__(None, None, None)
+        if isinstance(got[0], BaseException):
+            raise got[0]
+        return got[0]
+
+    return wait
 
 
 def _level(level: str, rounds: int) -> int:
@@ -259,8 +295,6 @@ def play_cmd(
 ) -> None:
     """Play: guess a unit's activation on each example, see the truth, learn the unit (in the browser by
     default: starts the web game on http://127.0.0.1:PORT and opens it). Terminal games are stored too."""
-    from mirrorneuron.cli_play import play_in_terminal, random_seed
-
     if random and unit:
         raise UserError("give either --unit or --random, not both")
     lvl = _level(level, rounds)
@@ -271,7 +305,10 @@ def play_cmd(
         _play_in_browser(port, model=model, unit=unit or "", level=str(lvl), rounds=str(rounds))
         return
     seed = random_seed() if seed is None else seed
-    play_in_terminal(console, _open(model, unit, seed), lvl, rounds, seed, feedback)
+    unit_view = _open_ahead(model, unit, seed)  # the harvest runs while the store is opened
+    from mirrorneuron.cli_play import play_in_terminal
+
+    play_in_terminal(console, unit_view, lvl, rounds, seed, feedback)
 
 
 def _play_in_browser(port: int, **query: str) -> None:
@@ -318,7 +355,7 @@ def bots_run(
     """Let bots play N held-out rounds of a unit, print their scores and store their games."""
     import numpy as np
 
-    from mirrorneuron.cli_play import random_seed, run_bots
+    from mirrorneuron.cli_play import run_bots
     from mirrorneuron.players import OFFLINE_BOT_NAMES, make_bot
     from mirrorneuron.players.data import BotData
 

@@ -3,7 +3,7 @@ store (like the web game's), and rounds skip what the terminal player was shown 
 
 from __future__ import annotations
 
-import secrets
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.text import Text
@@ -20,13 +20,13 @@ from mirrorneuron.types import UserError
 from mirrorneuron.units import HarvestedUnit
 
 
-def random_seed() -> int:
-    return secrets.randbelow(2**31)
-
-
-def play_in_terminal(console: Console, ctx: HarvestedUnit, level: int, rounds: int, seed: int, feedback: bool) -> None:
-    """One stored terminal game: each guess is committed before its reveal, then the bots replay the rounds."""
+def play_in_terminal(
+    console: Console, unit: Callable[[], HarvestedUnit], level: int, rounds: int, seed: int, feedback: bool
+) -> None:
+    """One stored terminal game: each guess is committed before its reveal, then the bots replay the rounds.
+    ``unit()`` gives the unit once the store is open (``cli._open_ahead`` opens it meanwhile, on a thread)."""
     with local_store() as s:
+        ctx = unit()
         pid = terminal_player(s)
         seen = seen_examples(ctx, shown_rounds(s, pid, ctx.ref.model), level)
         try:

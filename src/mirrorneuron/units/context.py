@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import torch
@@ -39,9 +39,13 @@ class NeuronContext(HarvestedUnit):
         self.index = index
         self.ref = UnitRef(adapter.name, site, "neuron", index)
         self.values = harvest.unit_values(site, index)
-        self.wiring: Wiring = wiring(adapter, harvest, site, index)
         self._forward = lru_cache(maxsize=16)(self._run_window) if shared is None else self._shared_forward
         self._shared = shared
+
+    @cached_property
+    def wiring(self) -> Wiring:
+        """Made on first use (level 2 / 3 hints, a window's pass): a level 0 / 1 game does not wait for it."""
+        return wiring(self.adapter, self.harvest, self.site, self.index)
 
     def _sites(self) -> list[str]:
         """The sites :meth:`_run_window` reads: this one and its neighbours'."""
