@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    Progress,
-)
 from rich.table import Column, Table
 
 from mirrorneuron.cli_analysis import analyze_app
@@ -26,7 +21,7 @@ from mirrorneuron.cli_report import analyze, demo
 from mirrorneuron.cli_sweep import register_sweep_commands
 from mirrorneuron.cli_units import directions_app, probes_app, sae_app, units_app
 from mirrorneuron.config import BUILTIN_ZOO, settings
-from mirrorneuron.console import progress
+from mirrorneuron.console import progress_bar
 from mirrorneuron.types import UserError
 
 if TYPE_CHECKING:
@@ -56,13 +51,6 @@ app.command("export")(export)  # export --format parquet|csv|jsonl --out PATH [-
 app.add_typer(finders_app, name="finders")  # finders list|run
 app.add_typer(buildout_app, name="buildout")  # buildout imitate|explain|splice|modules …
 console = Console()
-
-
-@contextmanager
-def progress_bar(label: str) -> Iterator[Progress]:
-    with progress(info=True) as p:
-        p.add_task(label, total=None, info="")
-        yield p
 
 
 # --- zoo ----------------------------------------------------------------------------------------------
@@ -214,46 +202,10 @@ def activations_cmd(
 
 
 # --- the game -----------------------------------------------------------------------------------------
-def random_seed() -> int:
-    return secrets.randbelow(2**31)
-
-
 def _open(model: str, unit: str | None, seed: int | None) -> UnitView:
-    return _open_ahead(model, unit, seed)()
+    from mirrorneuron.cli_play import open_ahead
 
-
-def _open_ahead(model: str, unit: str | None, seed: int | None) -> Callable[[], UnitView]:
-    """Start opening the unit (the model, the first run's harvest) on a thread; the call returned waits for it,
-    ends the progress bar and re-raises the thread's error. Meanwhile the caller can open the gameplay store:
-    its imports and migrations overlap the harvest's forward passes (issue 14's first start)."""
-    import threading
-
-    from mirrorneuron.units import open_unit
-
-    bar = progress_bar(f"preparing {model} (first run harvests the corpus)")
-    p = bar.__enter__()
-    got: list[UnitView | BaseException] = []
-
-    def work() -> None:
-        try:
-            got.append(open_unit(model, unit, seed, progress=lambda d, n: p.update(p.task_ids[0], completed=d, total=n)))
-        except BaseException as e:  # handed to the waiting caller
-            got.append(e)
-
-    # A daemon: Ctrl-C ends the process at once, as before (a harvest killed mid-way resumes next time).
-    thread = threading.Thread(target=work, name="open-unit", daemon=True)
-    thread.start()
-
-    def wait() -> UnitView:
-        try:
-            thread.join()
-        finally:
-            bar.__exit__(None, None, None)
-        if isinstance(got[0], BaseException):
-            raise got[0]
-        return got[0]
-
-    return wait
+    return open_ahead(model, unit, seed)()
 
 
 def _level(level: str, rounds: int) -> int:
@@ -295,24 +247,23 @@ def play_cmd(
 ) -> None:
     """Play: guess a unit's activation on each example, see the truth, learn the unit (in the browser by
     default: starts the web game on http://127.0.0.1:PORT and opens it). Terminal games are stored too."""
+    from mirrorneuron.cli_play import harvest_ahead, open_ahead, play_in_terminal, random_seed
+
     if random and unit:
         raise UserError("give either --unit or --random, not both")
     lvl = _level(level, rounds)
     if not terminal:
         from mirrorneuron.models.loader import zoo_adapter
 
-        zoo_adapter(model)  # an unknown model: a one-line error now, not a server started for nothing
+        adapter = zoo_adapter(model)  # an unknown model: a one-line error now, not a server started for nothing
+        harvest_ahead(adapter, unit)  # the first game's harvest, while the server starts
         _play_in_browser(port, model=model, unit=unit or "", level=str(lvl), rounds=str(rounds))
         return
     seed = random_seed() if seed is None else seed
-    unit_view = _open_ahead(model, unit, seed)  # the harvest runs while the store is opened
-    from mirrorneuron.cli_play import play_in_terminal
-
-    play_in_terminal(console, unit_view, lvl, rounds, seed, feedback)
+    play_in_terminal(console, open_ahead(model, unit, seed), lvl, rounds, seed, feedback)
 
 
 def _play_in_browser(port: int, **query: str) -> None:
-    import contextlib
     import webbrowser
     from urllib.parse import urlencode
 
@@ -355,7 +306,7 @@ def bots_run(
     """Let bots play N held-out rounds of a unit, print their scores and store their games."""
     import numpy as np
 
-    from mirrorneuron.cli_play import run_bots
+    from mirrorneuron.cli_play import random_seed, run_bots
     from mirrorneuron.players import OFFLINE_BOT_NAMES, make_bot
     from mirrorneuron.players.data import BotData
 

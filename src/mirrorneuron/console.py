@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -24,3 +27,11 @@ def progress(label: str = "[bold]{task.description}", *, info: bool = False, tra
     if info:
         columns.append(TimeRemainingColumn())
     return Progress(*columns, console=Console(stderr=True), transient=transient)
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Progress]:
+    """One task's bar with an info column, started and ended with the block (a task of unknown total)."""
+    with progress(info=True) as p:
+        p.add_task(label, total=None, info="")
+        yield p

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from mirrorneuron.types import UserError
@@ -46,9 +46,13 @@ def shard_path(root: Path, shard: int) -> Path:
     return root / "shards" / f"{shard:05d}.safetensors"
 
 
-def _load(path: Path) -> dict[str, np.ndarray]:
+def _load(path: Path, key: str | None = None) -> dict[str, np.ndarray]:
+    """Every tensor of a safetensors file, or only ``key`` (a shard holds every site: read just the one asked)."""
     try:
-        return load_file(str(path))
+        if key is None:
+            return load_file(str(path))
+        with safe_open(str(path), framework="numpy") as f:
+            return {key: f.get_tensor(key)}
     except FileNotFoundError:
         raise UserError(f"{path} is missing: the harvest is incomplete; run the harvest again to resume it") from None
     except (SafetensorError, OSError) as e:
@@ -58,8 +62,11 @@ def _load(path: Path) -> dict[str, np.ndarray]:
 class Harvest:
     """Read access to a finished harvest: stats, any unit's activations, and the inputs behind each example."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, activations: dict[str, np.ndarray] | None = None) -> None:
+        """``activations``: site → [N, P, U], the shards' contents already in memory (the harvest that just wrote
+        them hands them over, so its first reader does not read them back)."""
         self.path = Path(path)
+        self._acts: dict[str, np.ndarray] = dict(activations or {})
         try:
             self.manifest: dict[str, Any] = json.loads((self.path / "manifest.json").read_text())
         except FileNotFoundError:
@@ -116,11 +123,10 @@ class Harvest:
         return self._site_acts(self._check(site))
 
     def _site_acts(self, site: str) -> np.ndarray:
-        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_acts", {})
-        if site not in cache:
-            shards = [_load(shard_path(self.path, s))[site] for s in range(int(self.manifest["n_shards"]))]
-            cache[site] = np.concatenate(shards)
-        return cache[site]
+        if site not in self._acts:
+            shards = [_load(shard_path(self.path, s), site)[site] for s in range(int(self.manifest["n_shards"]))]
+            self._acts[site] = np.concatenate(shards)
+        return self._acts[site]
 
     def unit_values(self, site: str, index: int) -> np.ndarray:
         """One unit's activation on every example, float32 [N * P]."""

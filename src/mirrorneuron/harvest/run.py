@@ -11,11 +11,13 @@ Batches never cross shards, and the stats do not depend on batch size (see ``sta
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -38,6 +40,7 @@ from mirrorneuron.types import UserError
 
 Progress = Callable[[int, int], None]  # (windows done, windows total)
 ENGINES = ("local", "ray")
+KEEP_BYTES = 256 * 2**20  # a harvest up to this size hands its activations to its reader in memory (see harvest)
 STATE_EVERY = 10  # resumable state is written at most once per this many times its write time (see harvest)
 
 
@@ -150,6 +153,17 @@ def _resume_state(
     return int(flat["next_shard"].item()), accs
 
 
+@contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Exclusive use of harvest folder ``out`` across threads and processes (``play`` starts the browser game's
+    harvest before its server, whose first game asks for the same one): a second harvest waits, then finds
+    the first one's result. The lock file sits beside the folder, which ``force`` may delete."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 def _finalize(accs: dict[str, SiteAccumulator]) -> dict[str, np.ndarray]:
     """Every site's results, flattened to ``site/name``; sites are finalised in parallel (numpy's quantiles
     release the GIL, and they are most of the cost)."""
@@ -220,64 +234,74 @@ def harvest(
     if spec.batch_size < 1 or spec.shard_windows < 1:
         raise UserError("batch size and shard size must be at least 1")
     inputs, corpus_id, corpus_sum = prepared or load_inputs(adapter, spec)
-    manifest = _manifest(adapter, spec, sites, inputs, (corpus_id, corpus_sum))
-    if force and out.exists():
-        shutil.rmtree(out)
-    if (
-        (out / "manifest.json").exists()
-        and json.loads((out / "manifest.json").read_text()).get("complete")
-        and not force
-    ):
-        old = Harvest(out)
-        if _identity(old.manifest) == _identity(manifest):
-            return old
-    first, accs = _resume_state(out, manifest, sites)
-    if accs is None:
-        accs = {s: SiteAccumulator(adapter.width(s), spec.top_k, spec.sample_size, spec.seed) for s in sites}
-        (out / "shards").mkdir(parents=True, exist_ok=True)
-        atomic_save({"inputs": inputs}, out / "inputs.safetensors")
+    with folder_lock(out):  # another harvest of `out` (thread or process) finishes first
+        manifest = _manifest(adapter, spec, sites, inputs, (corpus_id, corpus_sum))
+        if force and out.exists():
+            shutil.rmtree(out)
+        if (
+            (out / "manifest.json").exists()
+            and json.loads((out / "manifest.json").read_text()).get("complete")
+            and not force
+        ):
+            old = Harvest(out)
+            if _identity(old.manifest) == _identity(manifest):
+                return old
+        first, accs = _resume_state(out, manifest, sites)
+        if accs is None:
+            accs = {s: SiteAccumulator(adapter.width(s), spec.top_k, spec.sample_size, spec.seed) for s in sites}
+            (out / "shards").mkdir(parents=True, exist_ok=True)
+            atomic_save({"inputs": inputs}, out / "inputs.safetensors")
+            atomic_write_json(manifest, out / "manifest.json")
+        dtype = torch.float16 if spec.dtype == "float16" else torch.float32
+        positions, total, n_shards = manifest["positions"], len(inputs), manifest["n_shards"]
+        # A small harvest done in one run keeps every shard in one array per site and hands them to its reader,
+        # which would otherwise read them straight back (the first game's unit values; issue 14's first start).
+        itemsize = torch.finfo(dtype).bits // 8
+        kept: dict[str, torch.Tensor] | None = None
+        if first == 0 and total * positions * sum(adapter.width(s) for s in sites) * itemsize <= KEEP_BYTES:
+            kept = {s: torch.empty((total, positions, adapter.width(s)), dtype=dtype) for s in sites}
+        t0 = state_saved = time.perf_counter()
+        state_cost = 0.0  # seconds the last state write took
+        computed: list[int] = []
+
+        def batch_stats(acts: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], b: int, lo: int) -> None:
+            for s in sites:
+                a = acts[s]
+                buffers[s][b - lo : b - lo + a.shape[0]].copy_(a)
+                accs[s].update(a.reshape(-1, a.shape[-1]), b * positions)
+
+        forward = run_forward(address, adapter, inputs, sites, spec, range(first, n_shards))
+        with StatsPipeline(threaded=overlap) as pipeline:
+            for shard in range(first, n_shards):
+                lo, hi = shard_bounds(shard, spec.shard_windows, total)
+                buffers = {
+                    s: kept[s][lo:hi] if kept else torch.empty((hi - lo, positions, adapter.width(s)), dtype=dtype)
+                    for s in sites
+                }
+                for b, e, acts in next(forward):
+                    pipeline.submit(partial(batch_stats, acts, buffers, b, lo))
+                    if progress:
+                        progress(e, total)
+                pipeline.drain()  # this shard's statistics are complete before its files are written
+                atomic_save({s: buf.numpy() for s, buf in buffers.items()}, shard_path(out, shard))
+                computed.append(shard)
+                # The state (mostly the sample) is larger than a shard; it is saved after the first shard, then once at
+                # least STATE_EVERY times its last write time has passed: its writes stay under ~1/STATE_EVERY of the
+                # run, and a kill loses little work. None after the last shard: the stats file comes next.
+                if shard + 1 < n_shards and time.perf_counter() - state_saved >= STATE_EVERY * state_cost:
+                    t_state = time.perf_counter()
+                    state = {f"{s}/{k}": v.numpy() for s, acc in accs.items() for k, v in acc.state_dict().items()}
+                    atomic_save(state | {"next_shard": np.asarray([shard + 1], dtype=np.int64)}, out / "state.safetensors")
+                    state_saved = time.perf_counter()
+                    state_cost = state_saved - t_state
+        forward.close()
+        stats = _finalize(accs)
+        atomic_save(stats, out / "stats.safetensors")
+        manifest |= {
+            "complete": True,
+            "seconds": round(time.perf_counter() - t0, 2),
+            "last_run": {"first_shard": first, "computed_shards": computed},
+        }
         atomic_write_json(manifest, out / "manifest.json")
-    dtype = torch.float16 if spec.dtype == "float16" else torch.float32
-    positions, total, n_shards = manifest["positions"], len(inputs), manifest["n_shards"]
-    t0 = state_saved = time.perf_counter()
-    state_cost = 0.0  # seconds the last state write took
-    computed: list[int] = []
-
-    def batch_stats(acts: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], b: int, lo: int) -> None:
-        for s in sites:
-            a = acts[s]
-            buffers[s][b - lo : b - lo + a.shape[0]].copy_(a)
-            accs[s].update(a.reshape(-1, a.shape[-1]), b * positions)
-
-    forward = run_forward(address, adapter, inputs, sites, spec, range(first, n_shards))
-    with StatsPipeline(threaded=overlap) as pipeline:
-        for shard in range(first, n_shards):
-            lo, hi = shard_bounds(shard, spec.shard_windows, total)
-            buffers = {s: torch.empty((hi - lo, positions, adapter.width(s)), dtype=dtype) for s in sites}
-            for b, e, acts in next(forward):
-                pipeline.submit(partial(batch_stats, acts, buffers, b, lo))
-                if progress:
-                    progress(e, total)
-            pipeline.drain()  # this shard's statistics are complete before its files are written
-            atomic_save({s: buf.numpy() for s, buf in buffers.items()}, shard_path(out, shard))
-            computed.append(shard)
-            # The state (mostly the sample) is larger than a shard; it is saved after the first shard, then once at
-            # least STATE_EVERY times its last write time has passed: its writes stay under ~1/STATE_EVERY of the
-            # run, and a kill loses little work. None after the last shard: the stats file comes next.
-            if shard + 1 < n_shards and time.perf_counter() - state_saved >= STATE_EVERY * state_cost:
-                t_state = time.perf_counter()
-                state = {f"{s}/{k}": v.numpy() for s, acc in accs.items() for k, v in acc.state_dict().items()}
-                atomic_save(state | {"next_shard": np.asarray([shard + 1], dtype=np.int64)}, out / "state.safetensors")
-                state_saved = time.perf_counter()
-                state_cost = state_saved - t_state
-    forward.close()
-    stats = _finalize(accs)
-    atomic_save(stats, out / "stats.safetensors")
-    manifest |= {
-        "complete": True,
-        "seconds": round(time.perf_counter() - t0, 2),
-        "last_run": {"first_shard": first, "computed_shards": computed},
-    }
-    atomic_write_json(manifest, out / "manifest.json")
-    (out / "state.safetensors").unlink(missing_ok=True)
-    return Harvest(out)
+        (out / "state.safetensors").unlink(missing_ok=True)
+        return Harvest(out, {s: a.numpy() for s, a in kept.items()} if kept else None)
