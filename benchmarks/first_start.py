@@ -3,8 +3,9 @@
 ``make play`` (after the install) runs ``mirrorneuron play``; its first run harvests the default model
 (``tiny-gelu``) before the first round can be drawn. This starts ``mirrorneuron play --terminal`` in a pty
 (pexpect) with a fresh home and times until the first round's ``your guess`` prompt is on screen, then kills it.
-The browser game (the default of ``play``) prepares the same harvest through the same ``ensure_harvest`` on its
-first game; the terminal prompt is what can be timed without a browser.
+The browser game (the default of ``play``) prepares the same harvest through the same ``ensure_harvest``: since
+round 3 of issue 14 it starts on a thread when ``play`` starts, beside the server (``cli_play.harvest_ahead``), and
+the first game waits for it; the terminal prompt is what can be timed without a browser.
 
 Measured in the same run, interleaved, ``--repeats`` times each (median reported):
 
