@@ -68,10 +68,13 @@ def harvest_ahead(adapter: TorchAdapter, unit: str | None) -> None:
         if unit and UnitRef.parse(unit, adapter.name).kind != "neuron":
             return  # probes, SAE features, directions: another harvest, made by the game
     from mirrorneuron.units import ensure_harvest
+    from mirrorneuron.units.data import default_harvest_dir
+
+    target = default_harvest_dir(adapter.name)  # the home is read now, not whenever the thread gets to it
 
     def work() -> None:
         with contextlib.suppress(Exception):
-            ensure_harvest(adapter)
+            ensure_harvest(adapter, target)
 
     threading.Thread(target=work, name="harvest-ahead", daemon=True).start()
 
