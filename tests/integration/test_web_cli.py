@@ -32,10 +32,14 @@ def test_play_opens_the_browser_game(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(web_serve, "serve", fake_serve)
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
+    # The early harvest is tested in test_first_start_overlap; here it would outlive the test on its thread.
+    ahead: list[str] = []
+    monkeypatch.setattr("mirrorneuron.cli_play.harvest_ahead", lambda adapter, unit: ahead.append(adapter.name))
     res = runner.invoke(app, ["play", "--model", "digits-mlp", "--level", "2", "--rounds", "5", "--port", "8123"])
     assert res.exit_code == 0, res.output
     assert calls == {"host": "127.0.0.1", "port": 8123, "workers": 1}
     assert opened == ["http://127.0.0.1:8123/?model=digits-mlp&level=2&rounds=5"]
+    assert ahead == ["digits-mlp"]
     assert "http://127.0.0.1:8123/" in res.output
 
 
