@@ -76,7 +76,7 @@ class BotImitability(Finder):
         its mask is :meth:`fitted_mask`'s, else the data is built again from the fitted mask. ``rs``: the
         rounds of ``draws`` at this level, if already built (another finder at the same level built them)."""
         draws = draws or draw_examples(ctx, self.rounds, plan)
-        rs = rs or rounds_from(ctx, self.level, draws, plan, plan.seed)
+        rs = rs if rs is not None else rounds_from(ctx, self.level, draws, plan, plan.seed)
         fitted = self.fitted_mask(ctx, rs)
         check_held_out(fitted, rs)
         same = fit_on is not None and (fit_on[0] is fitted or np.array_equal(fit_on[0], fitted))
