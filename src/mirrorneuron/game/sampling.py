@@ -260,8 +260,8 @@ def draw(
         free = free - member[:, used].sum(axis=1)
         # = natural / _mixture(v.size, cells)[i]: the same sum, in the same order, for this example only
         q = 0.0
-        for c in np.flatnonzero(member[:, i]).tolist():
-            q += share[c]
+        for j in np.flatnonzero(member[:, i]).tolist():
+            q += share[j]
         out.append(Draw(i, source, natural / q))
     return out
 
