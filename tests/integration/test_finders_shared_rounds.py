@@ -107,6 +107,10 @@ def test_rounds_shared_by_the_finders_of_a_level_score_as_alone(
     for f in FINDERS:
         f(small)
     assert sorted(built) == sorted([1, 0, 2, 3] * len(UNITS))  # once per (unit, level), not per finder
+    again = BotImitability("knn", 0, 12)  # level 0 after level 3: only the last level is kept, so built again
+    alone = [_alone(h, adapter, j, again) for j in UNITS]
+    assert np.allclose(again(small), alone, rtol=1e-12, atol=1e-12, equal_nan=True)
+    assert len(built) == 5 * len(UNITS) and set(small.memo) & {"rounds/12/1", "rounds/12/2", "rounds/12/3"} == set()
     real_memo = imitability_mod.rounds_memo
 
     def any_level(data: Any, rounds: int, level: int) -> dict[int, RoundSet]:  # planted: the level left out

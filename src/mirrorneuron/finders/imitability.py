@@ -118,8 +118,12 @@ class BotImitability(Finder):
 
 
 def rounds_memo(data: SiteData, rounds: int, level: int) -> dict[int, RoundSet]:
-    """The site's shared round sets of ``rounds`` rounds at ``level``, per unit."""
-    memo: dict[int, RoundSet] = data.memo.setdefault(f"rounds/{rounds}/{level}", {})
+    """The site's shared round sets of ``rounds`` rounds at ``level``, per unit. Only the level played last is
+    kept (the finders of one level run one after another; another order only builds them again)."""
+    key = f"rounds/{rounds}/{level}"
+    for other in [k for k in data.memo if k.startswith("rounds/") and k != key]:
+        del data.memo[other]
+    memo: dict[int, RoundSet] = data.memo.setdefault(key, {})
     return memo
 
 
