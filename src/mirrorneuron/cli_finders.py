@@ -58,6 +58,14 @@ def finders_run(
     ] = False,
     bot_units: Annotated[int, typer.Option(min=1, help="with --played-only: sweep-bots' --units")] = 6,
     jobs: Annotated[int, typer.Option(min=1, help="with --sweep: models scored at once, in worker processes")] = 1,
+    rescore_missing: Annotated[
+        bool,
+        typer.Option(
+            "--rescore-missing",
+            help="with --sweep: also rerun a finder whose stored scores include a NULL (NaN), e.g. sae_alignment "
+            "scored before the SAE was trained (by default a stored NULL counts as done: a dead unit stays NULL)",
+        ),
+    ] = False,
 ) -> None:
     """Score every unit of MODEL (or of every model of a --sweep) with the chosen finders (default: all but the
     slow ones) and store the scores."""
@@ -68,10 +76,12 @@ def finders_run(
     chosen = select(finder or (), slow=all_)  # unknown finders fail here, before any harvesting
     if not chosen:
         raise UserError("no finders chosen")
+    if rescore_missing and sweep is None:
+        raise UserError("--rescore-missing goes with --sweep (a run on one model scores every unit again anyway)")
     if sweep is not None:
         if model is not None or harvest is not None or site:
             raise UserError("--sweep scores every model of the sweep: leave out MODEL, --harvest and --site")
-        _run_sweep(sweep, chosen, windows, played_only, bot_units, jobs)
+        _run_sweep(sweep, chosen, windows, played_only, bot_units, jobs, rescore_missing)
         return
     name = model or settings().default_text_model
     with progress(transient=True) as bar:
@@ -104,7 +114,9 @@ def _trained_models(sweep: Path) -> list[str]:
     return names
 
 
-def _run_sweep(sweep: Path, chosen: list[Any], windows: int, played_only: bool, bot_units: int, jobs: int) -> None:
+def _run_sweep(
+    sweep: Path, chosen: list[Any], windows: int, played_only: bool, bot_units: int, jobs: int, rescore_missing: bool
+) -> None:
     from mirrorneuron.gameplay.finding import FinderRun, run_sweep_finders, score_model_alone
     from mirrorneuron.gameplay.local import local_store
     from mirrorneuron.gameplay.sweep_bots import BotRun
@@ -120,14 +132,15 @@ def _run_sweep(sweep: Path, chosen: list[Any], windows: int, played_only: bool, 
 
         if jobs == 1:
             with local_store() as s:
-                runs = run_sweep_finders(s, names, chosen, windows, update, played)
+                runs = run_sweep_finders(s, names, chosen, windows, update, played, rescore_missing)
         else:
             from concurrent.futures import ProcessPoolExecutor, as_completed
             from multiprocessing import get_context
 
             with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
                 finder_names = [f.name for f in chosen]
-                futures = {pool.submit(score_model_alone, n, finder_names, windows, played): n for n in names}
+                args = (finder_names, windows, played, rescore_missing)
+                futures = {pool.submit(score_model_alone, n, *args): n for n in names}
                 for k, f in enumerate(as_completed(futures), 1):
                     runs[futures[f]] = f.result()
                     update(k, len(names), futures[f])

@@ -127,11 +127,13 @@ def test_bot_imitability_learns_from_training_windows_only(h: Harvest, monkeypat
     seen: list[tuple[set[str], set[str]]] = []
     real_play = BotImitability.play
 
-    def spy(self: BotImitability, ctx: UnitContext, plan: Any, draws: Any = None, fit_on: Any = None) -> float:
+    def spy(
+        self: BotImitability, ctx: UnitContext, plan: Any, draws: Any = None, fit_on: Any = None, rs: Any = None
+    ) -> float:
         draws = draws or draw_examples(ctx, self.rounds, plan)
         fitted = np.flatnonzero(training_mask(ctx.groups) if fit_on is None else fit_on[0])
         seen.append(({h.example_id(int(i)) for i in fitted}, {h.example_id(d.index) for d in draws.draws}))
-        return float(real_play(self, ctx, plan, draws, fit_on))
+        return float(real_play(self, ctx, plan, draws, fit_on, rs))
 
     monkeypatch.setattr(BotImitability, "play", spy)
     scores = BotImitability("ridge", 1, rounds=12)(small)

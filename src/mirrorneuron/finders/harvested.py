@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from mirrorneuron.finders.base import SiteData
-from mirrorneuron.game import Example, UnitContext
+from mirrorneuron.game import Example, NeighbourHint, UnitContext
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.players.data import BotData
@@ -60,13 +60,21 @@ class LightNeuron(SiteShared):
 
 
 class SiteNeuron(SiteShared, NeuronContext):
-    """A harvested neuron with level-2/3 hints, sharing its site's forward passes, examples and tokens."""
+    """A harvested neuron with level-2/3 hints, sharing its site's forward passes, examples and tokens; its
+    neighbours per example are kept (levels 2 and 3 ask the same examples, and level 3 shows level 2's too)."""
 
     def __init__(self, h: Harvest, adapter: TorchAdapter, site: str, index: int, data: SiteData, passes: WindowCache):
         super().__init__(h, adapter, site, index, passes)
         self.site_data = data
+        self._neighbours: dict[int, tuple[NeighbourHint, ...]] = {}
         if data.vocab is not None:
             self.__dict__["_vocab"] = data.vocab  # the same strings; decoding the vocabulary per unit is slow
+
+    def neighbours(self, index: int) -> Sequence[NeighbourHint]:
+        hints = self._neighbours.get(index)
+        if hints is None:
+            hints = self._neighbours[index] = tuple(super().neighbours(index))  # immutable: safe to share
+        return hints
 
 
 def _weights(adapter: TorchAdapter, h: Harvest, site: str) -> np.ndarray | None:

@@ -65,12 +65,18 @@ class BotImitability(Finder):
         return rs.training
 
     def play(
-        self, ctx: UnitContext, plan: SamplingPlan, draws: Draws | None = None, fit_on: FitData | None = None
+        self,
+        ctx: UnitContext,
+        plan: SamplingPlan,
+        draws: Draws | None = None,
+        fit_on: FitData | None = None,
+        rs: RoundSet | None = None,
     ) -> float:
         """One held-out session. ``fit_on``: (mask, data) the bot learns from, built earlier; used only when
-        its mask is :meth:`fitted_mask`'s, else the data is built again from the fitted mask."""
+        its mask is :meth:`fitted_mask`'s, else the data is built again from the fitted mask. ``rs``: the
+        rounds of ``draws`` at this level, if already built (another finder at the same level built them)."""
         draws = draws or draw_examples(ctx, self.rounds, plan)
-        rs = rounds_from(ctx, self.level, draws, plan, plan.seed)
+        rs = rs if rs is not None else rounds_from(ctx, self.level, draws, plan, plan.seed)
         fitted = self.fitted_mask(ctx, rs)
         check_held_out(fitted, rs)
         same = fit_on is not None and (fit_on[0] is fitted or np.array_equal(fit_on[0], fitted))
@@ -100,10 +106,25 @@ class BotImitability(Finder):
                     fit_on[j] = (shared[j].training, BotData.from_context(ctx, shared[j].training))
         if full and lively:
             _prefetch(contexts[lively[0]], [d.index for j in lively for d in shared[j].draws])
+        # The rounds at a level are the same for every bot playing it (unigram and kNN at level 0, kNN and
+        # ridge at level 1): built once per (unit, level); rounds are immutable, bots only read them.
+        built: dict[int, RoundSet] = rounds_memo(data, self.rounds, self.level)
         out = np.full(data.n_units, np.nan)
         for j in lively:
-            out[j] = self.play(contexts[j], plan, shared[j], fit_on[j])
+            if j not in built:
+                built[j] = rounds_from(contexts[j], self.level, shared[j], plan, plan.seed)
+            out[j] = self.play(contexts[j], plan, shared[j], fit_on[j], built[j])
         return out
+
+
+def rounds_memo(data: SiteData, rounds: int, level: int) -> dict[int, RoundSet]:
+    """The site's shared round sets of ``rounds`` rounds at ``level``, per unit. Only the level played last is
+    kept (the finders of one level run one after another; another order only builds them again)."""
+    key = f"rounds/{rounds}/{level}"
+    for other in [k for k in data.memo if k.startswith("rounds/") and k != key]:
+        del data.memo[other]
+    memo: dict[int, RoundSet] = data.memo.setdefault(key, {})
+    return memo
 
 
 def _prefetch(ctx: UnitContext, indices: list[int]) -> None:

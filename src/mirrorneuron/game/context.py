@@ -23,6 +23,7 @@ from mirrorneuron.game.contributions import (  # noqa: F401  (re-exported: the g
 )
 
 NeighbourGroup = Literal["upstream", "same-layer", "downstream", "probe"]
+NEIGHBOUR_GROUPS: tuple[str, ...] = get_args(NeighbourGroup)  # checked per hint: computed once, not per check
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,8 @@ class NeighbourHint:
     value: float
 
     def __post_init__(self) -> None:
-        if self.group not in get_args(NeighbourGroup):
-            raise ValueError(f"neighbour group {self.group!r} is not one of {get_args(NeighbourGroup)}")
+        if self.group not in NEIGHBOUR_GROUPS:
+            raise ValueError(f"neighbour group {self.group!r} is not one of {NEIGHBOUR_GROUPS}")
         if not math.isfinite(self.value):
             raise ValueError(f"neighbour {self.label!r} has a non-finite value")
         object.__setattr__(self, "value", float(self.value))

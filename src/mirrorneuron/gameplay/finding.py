@@ -91,13 +91,20 @@ def _ids(model: str, units: Mapping[str, Sequence[int]]) -> set[str]:
 
 
 def scored_already(
-    s: Session, model: str, finders: Sequence[Finder], n_units: int, among: set[str] | None = None
+    s: Session,
+    model: str,
+    finders: Sequence[Finder],
+    n_units: int,
+    among: set[str] | None = None,
+    rescore_missing: bool = False,
 ) -> set[str]:
-    """The finders whose current version has stored a score (NULL included) for ``n_units`` units of
-    ``model`` (of the units ``among``, if given)."""
+    """The finders whose current version has stored a score (NULL included, unless ``rescore_missing``) for
+    ``n_units`` units of ``model`` (of the units ``among``, if given)."""
     frame = scores_frame(s, model)
     if among is not None:
         frame = frame[frame["unit_id"].isin(among)]
+    if rescore_missing:
+        frame = frame[frame["score"].notna()]
     done = set()
     for f in finders:
         mine = frame[(frame["finder"] == f.name) & (frame["finder_version"] == f.version)]
@@ -113,10 +120,12 @@ def run_sweep_finders(
     windows: int,
     progress: Progress | None = None,
     played: BotRun | None = None,
+    rescore_missing: bool = False,
 ) -> dict[str, list[FinderRun]]:
     """Every finder on every neuron of each sweep model (its sweep harvest, the one ``zoo sweep-bots``
     plays) — or, with ``played``, only on the neurons that bot run plays — skipping the finders that already
-    scored all of them at their current version, so a killed run resumes."""
+    scored all of them at their current version, so a killed run resumes. A stored NULL counts as scored
+    (a dead unit's imitability stays NULL) unless ``rescore_missing``: then such a finder runs again."""
     out: dict[str, list[FinderRun]] = {}
     for i, name in enumerate(models):
         adapter, h = sweep_harvest(name, windows)
@@ -126,7 +135,8 @@ def run_sweep_finders(
             for ref in played_units(adapter, h, played):
                 units.setdefault(ref.site, []).append(ref.index)
         n_units = sum(map(len, units.values())) if units is not None else sum(map(h.width, _sites(adapter, h)))
-        done = scored_already(s, name, finders, n_units, None if units is None else _ids(name, units))
+        among = None if units is None else _ids(name, units)
+        done = scored_already(s, name, finders, n_units, among, rescore_missing)
         todo = [f for f in finders if f.name not in done]
 
         def step(d: int, n: int, label: str, i: int = i, name: str = name) -> None:
@@ -139,7 +149,9 @@ def run_sweep_finders(
     return out
 
 
-def score_model_alone(name: str, finder_names: Sequence[str], windows: int, played: BotRun | None) -> list[FinderRun]:
+def score_model_alone(
+    name: str, finder_names: Sequence[str], windows: int, played: BotRun | None, rescore_missing: bool = False
+) -> list[FinderRun]:
     """:func:`run_sweep_finders` for one model in a worker process (its own store session, one torch thread;
     the finders are looked up again by name or import path)."""
     import torch
@@ -149,4 +161,5 @@ def score_model_alone(name: str, finder_names: Sequence[str], windows: int, play
 
     torch.set_num_threads(1)
     with local_store() as s:
-        return run_sweep_finders(s, [name], [get(n) for n in finder_names], windows, None, played)[name]
+        finders = [get(n) for n in finder_names]
+        return run_sweep_finders(s, [name], finders, windows, None, played, rescore_missing)[name]

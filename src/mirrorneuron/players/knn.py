@@ -23,12 +23,10 @@ _TOTAL = math.fsum(CONTEXT_WEIGHTS)  # the default weights' sum, computed once (
 def text_similarity(a: TextExample, b: TextExample, weights: Sequence[float] = CONTEXT_WEIGHTS) -> float:
     """Weighted share of aligned positions (counting back from the targets) with equal tokens, in [0, 1]."""
     score = 0.0
-    for back, w in enumerate(weights):
-        i, j = a.target - back, b.target - back
-        if i < 0 or j < 0:
-            break
-        if a.tokens[i] == b.tokens[j]:
-            score += w
+    ta, tb, i, j = a.tokens, b.tokens, a.target, b.target
+    for back in range(min(len(weights), i + 1, j + 1)):  # back to the first token of the shorter context
+        if ta[i - back] == tb[j - back]:
+            score += weights[back]
     return score / (_TOTAL if weights is CONTEXT_WEIGHTS else math.fsum(weights))
 
 

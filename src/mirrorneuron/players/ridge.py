@@ -142,7 +142,8 @@ class RidgeBot:
         memo = self._of(round)
         if "base" not in memo:
             c = round.hints.contributions if round.level >= Level.WEIGHTS else None
-            memo["base"] = c.value() if c is not None and c.computable else unit_mean(self.data, round)
+            # the computed value is then the round's "value" feature (players.features): computed once
+            memo["base"] = self._features(round)["value"] if c is not None and c.computable else unit_mean(self.data, round)
         return memo["base"]
 
     def guess(self, round: Round) -> float:
