@@ -46,6 +46,10 @@ class Db:
         with self.factory() as s:
             return fn(s, *args)
 
+    def call_conn(self, fn: Callable[..., T], *args: Any) -> T:
+        with self.engine.connect() as conn:
+            return fn(conn, *args)
+
     def call_write(self, fn: Callable[..., T], *args: Any) -> T:
         with self._lock(), self.factory() as s:
             out = fn(s, *args)
@@ -56,6 +60,10 @@ class Db:
         if threaded:
             return await run_in_threadpool(self.call_read, fn, *args)
         return await asyncio.get_running_loop().run_in_executor(self._reads, functools.partial(self.call_read, fn, *args))
+
+    async def read_conn(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` on a plain connection, no ORM session (≈ 70 µs less; the round fetch)."""
+        return await asyncio.get_running_loop().run_in_executor(self._reads, functools.partial(self.call_conn, fn, *args))
 
     async def write(self, fn: Callable[..., T], *args: Any, threaded: bool = False) -> T:
         if threaded:
