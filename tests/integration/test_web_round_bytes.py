@@ -17,9 +17,9 @@ from test_web_queries import playable_game
 from mirrorneuron.store.models import Round
 from mirrorneuron.store.play import ServedRound
 from mirrorneuron.web import create_app
+from mirrorneuron.web.routers import games as games_router
 from mirrorneuron.web.schemas.games import NextRoundOut, RoundOut
 from mirrorneuron.web.security import COOKIE
-from mirrorneuron.web.routers import games as games_router
 from mirrorneuron.web.settings import WebSettings
 
 SECRET = 0.123456789  # a value no honest payload holds

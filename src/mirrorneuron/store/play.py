@@ -208,9 +208,10 @@ def game_results(s: Session, game_id: str) -> list[tuple[Round, Guess | None]]:
 
 
 def submit_guess(
-    s: Session, player_id: str, round_id: str, token: str | None, value: float, seconds: float | None
+    s: Session | Connection, player_id: str, round_id: str, token: str | None, value: float, seconds: float | None
 ) -> tuple[Guess, Round]:
-    """Store ``player_id``'s guess for ``round_id`` and COMMIT before returning.
+    """Store ``player_id``'s guess for ``round_id`` and COMMIT before returning (on a session, or on a plain
+    connection: the web's guess, ≈ 100 µs less).
 
     Raises ValueError (non-finite value/seconds), NotFound (no such round), Forbidden (round of another
     player's game, or missing/wrong token) and AlreadyGuessed (a guess exists, also under races: the UNIQUE
@@ -222,7 +223,7 @@ def submit_guess(
         seconds = _finite("seconds", seconds)
         if seconds < 0:
             raise ValueError(f"seconds must be ≥ 0, got {seconds}")
-    conn = s.connection()  # Core statements on the session's connection and transaction
+    conn = s if isinstance(s, Connection) else s.connection()  # Core statements, the caller's transaction
     row = conn.execute(_ROUND_AND_OWNER, {"round_id": round_id}).first()
     if row is None:
         raise NotFound(f"no round {round_id!r}")
