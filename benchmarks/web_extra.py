@@ -3,6 +3,7 @@ custom text on a real model timed in-process, and the JSON encoder lever timed i
 
 from __future__ import annotations
 
+import json
 import shutil
 import statistics
 import tempfile
@@ -78,12 +79,16 @@ def custom_in_process(unit: str, n_tokens: int, clients: int = 8, seconds: float
 
 
 def json_encoders(repeat: int = 2000) -> dict[str, float]:
-    """µs per level-1 round response built from its stored payload: validated into the response models and
-    sent with pydantic's ``model_dump_json`` (the route today) against ``orjson.dumps`` of the plain dict (no
-    validation: the payload was validated when the game was made). Same bytes either way (checked)."""
+    """µs per level-1 round response built from its stored payload: the stored JSON text decoded, validated into
+    the response models and sent with pydantic's ``model_dump_json`` (the route before issue 14's round 3);
+    the stored text validated by pydantic's JSON parser and the validated payload dumped (``round_response``,
+    the route now); ``orjson.dumps`` of the plain dict (no validation, no guard: the floor). Same JSON
+    (checked)."""
     import orjson
 
+    from mirrorneuron.store.play import ServedRound
     from mirrorneuron.web.schemas.games import NextRoundOut, RoundOut
+    from mirrorneuron.web.services.rounds import round_response
 
     tokens = [f" token{j}" for j in range(64)]
     stats = dict.fromkeys(("min", "max", "mean", "q01", "q10", "q50", "q90", "q99", "scale"), 0.5)
@@ -95,12 +100,21 @@ def json_encoders(repeat: int = 2000) -> dict[str, float]:
         "hints": {"level": 1, "unit_id": "u", "stats": stats, "references": refs, "neighbours": None, "contributions": None},
     }  # fmt: skip
 
+    ids = ("round_id", "game_id", "token", "seq", "n_rounds")
+    stored = json.dumps({k: v for k, v in rnd.items() if k not in ids})  # as the store holds it
+    game = str(rnd["game_id"])
+    served = ServedRound(str(rnd["round_id"]), 3, str(rnd["token"]), stored)
+
     def validated() -> bytes:
-        out = NextRoundOut(game_id="g", done=False, n_answered=3, n_rounds=100, round=RoundOut(**rnd))
+        p = json.loads(stored)
+        out = NextRoundOut(game_id=game, done=False, n_answered=3, n_rounds=100, round=RoundOut(**p, **{k: rnd[k] for k in ids}))
         return out.model_dump_json().encode()
 
+    def stored_text() -> bytes:
+        return round_response(game, 100, served)
+
     def plain() -> bytes:
-        return orjson.dumps({"game_id": "g", "done": False, "n_answered": 3, "n_rounds": 100, "round": rnd})
+        return orjson.dumps({"game_id": rnd["game_id"], "done": False, "n_answered": 3, "n_rounds": 100, "round": rnd})
 
     def per_call(fn: Any) -> float:
         best = float("inf")
@@ -111,5 +125,9 @@ def json_encoders(repeat: int = 2000) -> dict[str, float]:
             best = min(best, (time.perf_counter() - t0) / repeat)
         return best * 1e6
 
-    assert orjson.loads(validated()) == orjson.loads(plain())
-    return {"validate_and_pydantic_json_us": per_call(validated), "orjson_plain_dict_us": per_call(plain)}
+    assert orjson.loads(validated()) == orjson.loads(plain()) == orjson.loads(stored_text())
+    return {
+        "validate_and_pydantic_json_us": per_call(validated),
+        "stored_text_validated_us": per_call(stored_text),
+        "orjson_plain_dict_us": per_call(plain),
+    }

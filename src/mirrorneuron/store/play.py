@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hmac
 import math
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, select
+from sqlalchemy import Connection, Table, Text, and_, bindparam, exists, func, insert, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,8 +31,8 @@ _rounds, _games, _guesses = (cast(Table, t.__table__) for t in (Round, Game, Gue
 
 # The lowest-seq round of a game without a guess by the game's player: walks the (game_id, seq) index and
 # probes the (player_id, round_id) one.
-_NEXT_ROUND = (
-    select(_rounds)
+_NEXT_ROUND_FROM = (
+    select(_rounds.c.id)
     .join(_games, _games.c.id == _rounds.c.game_id)
     .where(
         _rounds.c.game_id == bindparam("game_id"),
@@ -39,6 +40,12 @@ _NEXT_ROUND = (
     )
     .order_by(_rounds.c.seq)
     .limit(1)
+)
+_NEXT_ROUND = _NEXT_ROUND_FROM.with_only_columns(*_rounds.c)
+# What the round endpoint serves: the payload as its stored JSON text (the web layer validates that text
+# against its response model; no JSON decoding into dicts here) and never the answer.
+_SERVE_ROUND = _NEXT_ROUND_FROM.with_only_columns(
+    _rounds.c.id, _rounds.c.seq, _rounds.c.token, sql_cast(_rounds.c.payload, Text).label("payload_json")
 )
 _ROUND_AND_OWNER = (
     select(_rounds, _games.c.player_id.label("owner"))
@@ -173,6 +180,21 @@ def next_round(s: Session, game_id: str) -> Round | None:
     return None if row is None else Round(**row._mapping)
 
 
+class ServedRound(NamedTuple):
+    """The next round as the round endpoint serves it: no ``actual``; the payload as stored JSON text."""
+
+    id: str
+    seq: int
+    token: str
+    payload_json: str
+
+
+def serve_round(conn: Connection, game_id: str) -> ServedRound | None:
+    """:func:`next_round`'s round, as :class:`ServedRound` (one indexed SELECT on a plain connection)."""
+    row = conn.execute(_SERVE_ROUND, {"game_id": game_id}).first()
+    return None if row is None else ServedRound(*row)
+
+
 def game_results(s: Session, game_id: str) -> list[tuple[Round, Guess | None]]:
     """Every round of the game with the player's guess (or None), ordered by seq."""
     stmt = (
@@ -186,9 +208,10 @@ def game_results(s: Session, game_id: str) -> list[tuple[Round, Guess | None]]:
 
 
 def submit_guess(
-    s: Session, player_id: str, round_id: str, token: str | None, value: float, seconds: float | None
+    s: Session | Connection, player_id: str, round_id: str, token: str | None, value: float, seconds: float | None
 ) -> tuple[Guess, Round]:
-    """Store ``player_id``'s guess for ``round_id`` and COMMIT before returning.
+    """Store ``player_id``'s guess for ``round_id`` and COMMIT before returning (on a session, or on a plain
+    connection: the web's guess, ≈ 100 µs less).
 
     Raises ValueError (non-finite value/seconds), NotFound (no such round), Forbidden (round of another
     player's game, or missing/wrong token) and AlreadyGuessed (a guess exists, also under races: the UNIQUE
@@ -200,7 +223,7 @@ def submit_guess(
         seconds = _finite("seconds", seconds)
         if seconds < 0:
             raise ValueError(f"seconds must be ≥ 0, got {seconds}")
-    conn = s.connection()  # Core statements on the session's connection and transaction
+    conn = s if isinstance(s, Connection) else s.connection()  # Core statements, the caller's transaction
     row = conn.execute(_ROUND_AND_OWNER, {"round_id": round_id}).first()
     if row is None:
         raise NotFound(f"no round {round_id!r}")

@@ -7,10 +7,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.engine import make_url
 from starlette.requests import Request
 
 from mirrorneuron.config import settings as core_settings
-from mirrorneuron.store.db import make_engine, migrate_if_behind
+from mirrorneuron.store.db import database_url, make_engine, migrate_if_behind
 from mirrorneuron.web import errors
 from mirrorneuron.web.bodylimit import BodyLimitMiddleware
 from mirrorneuron.web.db import Db
@@ -42,7 +43,11 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     """The app with its database engine, caches and routers. Safe to call once per worker: ``serve`` migrates
     before the workers start, so each worker only checks that the schema is current (a lone app migrates)."""
     settings = settings or WebSettings()
-    engine = make_engine(settings.database_url)
+    url = settings.database_url or database_url()
+    # A pooled SQLite connection is a local file handle that cannot go stale: no ping per checkout (≈ 40 µs
+    # a guess, docs/benchmarks.md "Web, round 3"). Network databases keep the store's pre-ping.
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    engine = make_engine(url, **({"pool_pre_ping": False} if sqlite else {}))
     migrate_if_behind(engine)
     keys = PlayerKeys(settings.secret_key or load_secret(core_settings().home))
     app = FastAPI(

@@ -46,6 +46,10 @@ class Db:
         with self.factory() as s:
             return fn(s, *args)
 
+    def call_conn(self, fn: Callable[..., T], *args: Any) -> T:
+        with self.engine.connect() as conn:
+            return fn(conn, *args)
+
     def call_write(self, fn: Callable[..., T], *args: Any) -> T:
         with self._lock(), self.factory() as s:
             out = fn(s, *args)
@@ -56,6 +60,20 @@ class Db:
         if threaded:
             return await run_in_threadpool(self.call_read, fn, *args)
         return await asyncio.get_running_loop().run_in_executor(self._reads, functools.partial(self.call_read, fn, *args))
+
+    async def read_conn(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` on a plain connection, no ORM session (≈ 70 µs less; the round fetch)."""
+        return await asyncio.get_running_loop().run_in_executor(self._reads, functools.partial(self.call_conn, fn, *args))
+
+    def call_write_conn(self, fn: Callable[..., T], *args: Any) -> T:
+        with self._lock(), self.engine.connect() as conn:
+            out = fn(conn, *args)
+            conn.commit()
+            return out
+
+    async def write_conn(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` on a plain connection on the write thread, committed (the guess)."""
+        return await asyncio.get_running_loop().run_in_executor(self._writes, functools.partial(self.call_write_conn, fn, *args))
 
     async def write(self, fn: Callable[..., T], *args: Any, threaded: bool = False) -> T:
         if threaded:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 PRUNE_EVERY = 10_000  # calls per process between deletions of buckets that are full again anyway
@@ -34,19 +34,20 @@ class RateLimiter:
         self.rate, self.burst, self.clock = rate, burst, clock
         self._calls = 0
 
-    def allow(self, s: Session, key: str) -> bool:
+    def allow(self, s: Session | Connection, key: str) -> bool:
         """Take one token of ``key``'s bucket if it has one (the caller commits)."""
         if self.burst < 1.0:
             return False
         now = self.clock()
         params = {"key": key, "now": now, "rate": float(self.rate), "burst": float(self.burst)}
-        ok = s.connection().execute(_TAKE, params).first() is not None
+        conn = s if isinstance(s, Connection) else s.connection()
+        ok = conn.execute(_TAKE, params).first() is not None
         self._calls += 1
         if self._calls % PRUNE_EVERY == 0:
-            self.prune(s, now)
+            self.prune(conn, now)
         return ok
 
-    def prune(self, s: Session, now: float) -> None:
+    def prune(self, conn: Connection, now: float) -> None:
         """Forget buckets idle long enough to be full again (a missing bucket is a full one)."""
         if self.rate > 0:
-            s.connection().execute(_PRUNE, {"before": now - self.burst / self.rate})
+            conn.execute(_PRUNE, {"before": now - self.burst / self.rate})

@@ -14,14 +14,16 @@ from mirrorneuron.gameplay.serving import DEFAULT_POLICY, Choice, choose_unit
 from mirrorneuron.store import repo
 from mirrorneuron.store.history import shown_rounds
 from mirrorneuron.store.locks import ensure_unlocked, locked_units
+from mirrorneuron.store.play import serve_round
 from mirrorneuron.store.progress import ensure_level_open
 from mirrorneuron.web.deps import AppState, Csrf, MaybePlayer, PlayerId, State, adopt_player
 from mirrorneuron.web.routers.common import R403, R404, R409, fast_json, or_422
 from mirrorneuron.web.routers.models import stored_modality
-from mirrorneuron.web.schemas.games import GameOut, NewGame, NextRoundOut, RoundOut, SummaryOut
+from mirrorneuron.web.schemas.games import GameOut, NewGame, NextRoundOut, SummaryOut
 from mirrorneuron.web.services.games import level_out, new_seed, prepare_for_player
 from mirrorneuron.web.services.memo import GameMeta, load_meta
 from mirrorneuron.web.services.results import game_summary, result_out
+from mirrorneuron.web.services.rounds import round_response
 from mirrorneuron.web.services.studies import next_study_game
 from mirrorneuron.web.services.tutorial import tutorial_unit
 
@@ -140,25 +142,11 @@ async def get_game(game_id: str, state: State, player: MaybePlayer) -> GameOut:
 async def next_round(game_id: str, state: State, player: MaybePlayer) -> Response:
     """The next unanswered round with its token (one indexed read), or ``done``."""
     meta = await game_meta(state, game_id, player)
-    rnd = await state.db.read(repo.next_round, game_id)
+    rnd = await state.db.read_conn(serve_round, game_id)
     if rnd is None:
         done = NextRoundOut(game_id=game_id, done=True, n_answered=meta.n_rounds, n_rounds=meta.n_rounds, round=None)
         return fast_json(done)
-    p = rnd.payload
-    out = RoundOut(
-        round_id=rnd.id,
-        game_id=game_id,
-        token=rnd.token,
-        seq=rnd.seq,
-        n_rounds=meta.n_rounds,
-        unit_id=p["unit_id"],
-        level=p["level"],
-        multiplier=p["multiplier"],
-        scale=p["scale"],
-        example=p["example"],
-        hints=p["hints"],
-    )
-    return fast_json(NextRoundOut(game_id=game_id, done=False, n_answered=rnd.seq, n_rounds=meta.n_rounds, round=out))
+    return Response(round_response(game_id, meta.n_rounds, rnd), media_type="application/json")
 
 
 @router.get("/api/games/{game_id}/summary", response_model=SummaryOut, responses=R409)

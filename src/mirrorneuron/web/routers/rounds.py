@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from mirrorneuron.store import repo
@@ -28,7 +28,7 @@ async def guess(round_id: str, body: GuessIn, state: State, player: MaybePlayer)
     if player is None:
         raise HTTPException(403, "no player cookie: open the game page first")
 
-    def limited_submit(s: Session) -> tuple[Guess, Round] | None:
+    def limited_submit(s: Connection) -> tuple[Guess, Round] | None:
         """The rate-limit token and the guess in one transaction; a refused guess (404, 403, 409, 422)
         still spends its token."""
         if not state.limiter.allow(s, player):
@@ -43,7 +43,7 @@ async def guess(round_id: str, body: GuessIn, state: State, player: MaybePlayer)
             s.commit()
             raise
 
-    stored = await state.db.write(limited_submit)  # one hop to the threadpool
+    stored = await state.db.write_conn(limited_submit)  # one hop to the write thread, no ORM session
     if stored is None:
         raise HTTPException(429, "too many guesses; slow down", headers={"Retry-After": "1"})
     g, rnd = stored

@@ -30,7 +30,27 @@ class NewGame(Strict):
         return None if v is None else check_policy(v)
 
 
-class RoundOut(Strict):
+class RoundPayloadOut(Strict):
+    """The part of a round that its stored payload holds, as served."""
+
+    unit_id: str
+    level: int
+    multiplier: float
+    scale: float
+    example: ExampleOut
+    hints: HintsOut
+
+
+class StoredRoundPayload(RoundPayloadOut):
+    """A stored payload (``game.Round.to_dict``): every one is validated against this on each fetch, so a
+    payload with any field beyond it (an answer riding along) is refused, never served. ``round_id`` and
+    ``seq`` are the game's own copies; the response carries the stored round's instead."""
+
+    round_id: str | None = None
+    seq: int | None = None
+
+
+class RoundOut(RoundPayloadOut):
     """One question. ``token`` must come back with the guess. Never holds the true value."""
 
     round_id: str
@@ -38,12 +58,6 @@ class RoundOut(Strict):
     token: str
     seq: int
     n_rounds: int
-    unit_id: str
-    level: int
-    multiplier: float
-    scale: float
-    example: ExampleOut
-    hints: HintsOut
 
 
 class NextRoundOut(Strict):
