@@ -1,23 +1,24 @@
 """Round 5's shortcuts change no score, bit for bit: the finders read ``pooled_correlation`` instead of the
-session's summary, and a neuron converts its level-3 weight rows once. Each test plants a fault the
-comparison catches."""
+session's summary, a neuron converts its level-3 weight rows once, and a site's neurons share their
+examples' probe hints. Each test plants a fault the comparison catches."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from mirrorneuron.finders import harvested as harvested_mod
 from mirrorneuron.finders import imitability as imitability_mod
 from mirrorneuron.finders import site_data
 from mirrorneuron.finders.imitability import imitability_finders
-from mirrorneuron.game import make_rounds, run_session, truth_from
+from mirrorneuron.game import NeighbourHint, make_rounds, run_session, truth_from
 from mirrorneuron.game.scoring import CONSTANT_ACTUAL, pooled_correlation
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import HarvestSpec, harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
 from mirrorneuron.players import BotData, make_bot
-from mirrorneuron.units.context import NeuronContext, _matrix, _vector
+from mirrorneuron.units.context import NeuronContext, WindowCache, _matrix, _vector
 
 SITES = ("blocks.0.mlp.post", "blocks.1.mlp.post")
 UNITS = [0, 7, 130]
@@ -99,3 +100,26 @@ def _rows_match(h: Harvest, adapter: TorchAdapter, cls: type[NeuronContext]) -> 
 def test_the_cached_weight_rows_are_the_units_own(h: Harvest, adapter: TorchAdapter) -> None:
     assert _rows_match(h, adapter, NeuronContext)
     assert not _rows_match(h, adapter, NextRow)
+
+
+class WindowProbes(harvested_mod.SiteNeuron):
+    """Planted fault: the shared probe hints kept per window, not per example (positions collide)."""
+
+    def simple_probes(self, index: int) -> list[NeighbourHint]:
+        first = self.harvest.example_location(index)[0] * self.harvest.positions
+        return harvested_mod.SiteNeuron.simple_probes(self, first)
+
+
+def _probes_match(h: Harvest, adapter: TorchAdapter, cls: type[harvested_mod.SiteNeuron]) -> bool:
+    """Every neuron of a site sharing the probe hints sees its own neighbours (probes included)."""
+    data, cache, ok = site_data(h, adapter, SITES[1]), WindowCache(), True
+    for j in (2, 9):
+        shared, own = cls(h, adapter, SITES[1], j, data, cache), NeuronContext(h, adapter, SITES[1], j)
+        for i in (5, 6, h.positions * 3 + 1, h.positions * 3 + 40):
+            ok &= list(shared.neighbours(i)) == list(own.neighbours(i))
+    return bool(ok and len(data.memo["probes"]) == 4)
+
+
+def test_probe_hints_shared_by_a_sites_neurons_are_each_examples_own(h: Harvest, adapter: TorchAdapter) -> None:
+    assert _probes_match(h, adapter, harvested_mod.SiteNeuron)
+    assert not _probes_match(h, adapter, WindowProbes)
