@@ -21,8 +21,9 @@ from mirrorneuron.units.wiring import wiring
 
 class SiteShared(HarvestedUnit):
     """What the neuron contexts of one site share through ``data.memo`` instead of building per unit: the
-    examples (an example is the harvest's window around a position, the same for every unit) and the target
-    tokens of the site's training half (:meth:`BotData.from_context` asks :meth:`site_bot_data`)."""
+    examples (an example is the harvest's window around a position, the same for every unit), their probe
+    hints and the target tokens of the site's training half (:meth:`BotData.from_context` asks
+    :meth:`site_bot_data`)."""
 
     site_data: SiteData
 
@@ -32,6 +33,15 @@ class SiteShared(HarvestedUnit):
         if ex is None:
             ex = examples[index] = super().example(index)
         return ex
+
+    def simple_probes(self, index: int) -> list[NeighbourHint]:
+        """The example's probe hints, made once per site: they read the example alone, not the unit (hints are
+        immutable: safe to share)."""
+        probes: dict[int, tuple[NeighbourHint, ...]] = self.site_data.memo.setdefault("probes", {})
+        hints = probes.get(index)
+        if hints is None:
+            hints = probes[index] = tuple(super().simple_probes(index))
+        return list(hints)
 
     def site_bot_data(self, mask: np.ndarray) -> BotData | None:
         """Bot data (placeholder values) with the target tokens of ``mask`` if it is the site's training half."""

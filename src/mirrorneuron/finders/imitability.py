@@ -26,7 +26,7 @@ from mirrorneuron.game import (
     run_session,
     truth_from,
 )
-from mirrorneuron.game.scoring import CONSTANT_ACTUAL
+from mirrorneuron.game.scoring import CONSTANT_ACTUAL, pooled_correlation
 from mirrorneuron.players import make_bot
 from mirrorneuron.players.data import BotData
 
@@ -82,7 +82,9 @@ class BotImitability(Finder):
         same = fit_on is not None and (fit_on[0] is fitted or np.array_equal(fit_on[0], fitted))
         bot_data = fit_on[1] if fit_on is not None and same else BotData.from_context(ctx, fitted)
         result = run_session(make_bot(self.bot, bot_data), rs.rounds, truth_from(ctx))
-        return np.nan if CONSTANT_ACTUAL in result.summary.flags else result.summary.correlation
+        played = result.results  # the session's summary is never made: only its correlation is read
+        corr, flag = pooled_correlation([r.actual for r in played], [r.guess for r in played])
+        return np.nan if flag == CONSTANT_ACTUAL else corr
 
     def score(self, data: SiteData) -> np.ndarray:
         plan = SamplingPlan(seed=data.seed)

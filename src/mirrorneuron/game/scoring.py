@@ -5,7 +5,8 @@
 - ``insight_points`` = 100 · max(0, |baseline − actual| − |guess − actual|) / scale · multiplier: what a round
   earns for beating the uninformed guess (the unit's level-0 mean), version :data:`POINTS_VERSION`;
 - ``summarize``: pooled Pearson correlation, R² = 1 − mean((a−p)²)/mean((a−ā)²), and absolute deviation
-  explained = 1 − mean|a−p| / mean|a−ā|, optionally also re-weighted with sampling weights.
+  explained = 1 − mean|a−p| / mean|a−ā|, optionally also re-weighted with sampling weights;
+  ``pooled_correlation`` is its correlation alone.
 
 Degenerate inputs never produce NaN: a constant actual or prediction gives 0 and a flag.
 """
@@ -77,11 +78,21 @@ def _is_constant(x: np.ndarray) -> bool:
     return bool(np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())))
 
 
-def _metrics(a: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[float, float, float, tuple[str, ...]]:
-    """(correlation, r2, abs_dev_explained, flags) with normalised weights ``w`` (all ones = unweighted)."""
+def _centred(a: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(a, p, w, a − ā, p − p̄) over the rounds of positive weight, ``w`` normalised to sum 1."""
     keep = w > 0
     a, p, w = a[keep], p[keep], w[keep] / w[keep].sum()
-    da, dp = a - w @ a, p - w @ p
+    return a, p, w, a - w @ a, p - w @ p
+
+
+def _correlation(w: np.ndarray, da: np.ndarray, dp: np.ndarray, var_a: float) -> float:
+    corr = float(w @ (da * dp)) / math.sqrt(var_a * float(w @ (dp * dp)))
+    return max(-1.0, min(1.0, corr))
+
+
+def _metrics(a: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[float, float, float, tuple[str, ...]]:
+    """(correlation, r2, abs_dev_explained, flags) with normalised weights ``w`` (all ones = unweighted)."""
+    a, p, w, da, dp = _centred(a, p, w)
     if _is_constant(a):
         return 0.0, 0.0, 0.0, (CONSTANT_ACTUAL,) + ((CONSTANT_PREDICTION,) if _is_constant(p) else ())
     var_a = float(w @ (da * da))
@@ -89,8 +100,28 @@ def _metrics(a: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[float, float,
     ade = 1.0 - float(w @ np.abs(a - p)) / float(w @ np.abs(da))
     if _is_constant(p):
         return 0.0, r2, ade, (CONSTANT_PREDICTION,)
-    corr = float(w @ (da * dp)) / math.sqrt(var_a * float(w @ (dp * dp)))
-    return max(-1.0, min(1.0, corr)), r2, ade, ()
+    return _correlation(w, da, dp, var_a), r2, ade, ()
+
+
+def pooled_correlation(actual: Any, predicted: Any) -> tuple[float, str | None]:
+    """``summarize(actual, predicted)``'s ``(correlation, correlation_flag)`` and nothing else (the same float:
+    the same operations), for callers that read only that number (the finders, once per session)."""
+    a, p = _pair(actual, predicted)
+    if a.size == 0:
+        return 0.0, None
+    a, p, w, da, dp = _centred(a, p, np.ones_like(a))
+    if _is_constant(a):
+        return 0.0, CONSTANT_ACTUAL
+    if _is_constant(p):
+        return 0.0, CONSTANT_PREDICTION
+    return _correlation(w, da, dp, float(w @ (da * da))), None
+
+
+def _pair(actual: Any, predicted: Any) -> tuple[np.ndarray, np.ndarray]:
+    a, p = finite_array("actual", actual), finite_array("predicted", predicted)
+    if a.shape != p.shape:
+        raise ValueError(f"actual has {a.size} values but predicted has {p.size}")
+    return a, p
 
 
 @dataclass(frozen=True)
@@ -123,9 +154,7 @@ def summarize(actual: Any, predicted: Any, *, scale: Any = None, weights: Any = 
     ``weights``: sampling weights (natural ÷ sampling probability) for the re-weighted metrics.
     ``correlation_flag`` says why correlation is 0 (``constant_actual`` wins over ``constant_prediction``).
     """
-    a, p = finite_array("actual", actual), finite_array("predicted", predicted)
-    if a.shape != p.shape:
-        raise ValueError(f"actual has {a.size} values but predicted has {p.size}")
+    a, p = _pair(actual, predicted)
     scores = None
     if scale is not None:
         s = finite_array("scale", scale)

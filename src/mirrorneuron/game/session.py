@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
@@ -95,8 +96,12 @@ def summarize_results(results: Sequence[RoundResult]) -> ScoreSummary:
 class SessionResult:
     player: str
     results: tuple[RoundResult, ...]
-    summary: ScoreSummary
     interrupted: bool = False
+
+    @cached_property
+    def summary(self) -> ScoreSummary:
+        """Made on first use (a finder reads only the correlation: ``scoring.pooled_correlation``)."""
+        return summarize_results(self.results)
 
     @property
     def scores(self) -> np.ndarray:
@@ -164,4 +169,4 @@ def run_session(
                 player.observe(rnd, reveal)
     except (KeyboardInterrupt, StopSession):
         interrupted = True
-    return SessionResult(player.name, tuple(results), summarize_results(results), interrupted)
+    return SessionResult(player.name, tuple(results), interrupted)

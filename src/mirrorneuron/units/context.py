@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -49,13 +50,21 @@ class NeuronContext(HarvestedUnit):
 
     def _sites(self) -> list[str]:
         """The sites :meth:`_run_window` reads: this one and its neighbours'."""
-        links = self.wiring.upstream + self.wiring.same_layer + self.wiring.downstream
-        return sorted({lk.source for lk in links if not lk.source.startswith("@")} | {self.site})
+        return sorted({lk.source for lk in self._links if not lk.source.startswith("@")} | {self.site})
 
-    def _hooked(self) -> tuple[str, ...]:
-        """What a window's pass depends on besides the window: the sites read and the feeding module."""
+    @cached_property
+    def _links(self) -> list[Link]:
+        return self.wiring.upstream + self.wiring.same_layer + self.wiring.downstream
+
+    @cached_property
+    def _hooked_key(self) -> tuple[str, ...]:
+        """What a window's pass depends on besides the window: the sites read and the feeding module (the
+        wiring is fixed once made: computed once per neuron)."""
         feed = self.wiring.feed if self.wiring.feed is not None else self.wiring.linear
         return (*self._sites(), f"@feed={id(feed)}")
+
+    def _hooked(self) -> tuple[str, ...]:
+        return self._hooked_key
 
     def _shared_forward(self, window: int) -> dict[str, np.ndarray]:
         """A window's forward pass from the cache shared with the site's other neurons: the pass depends only
@@ -139,21 +148,39 @@ class NeuronContext(HarvestedUnit):
             raise UserError(f"level 3 needs a unit computed by a linear layer; {self.site} is not (try level 2)")
         w, p = self.harvest.example_location(index)
         x = self._forward(w)["@input"][p].astype(np.float64)
-        i, labels = self.index, wr.input_labels
-        weight, bias = _matrix(wr.linear.weight), _vector(wr.linear.bias, wr.linear.weight.shape[0])
-        terms = tuple(zip(labels, (weight[i] * x).tolist(), strict=True))
+        i, labels, rows = self.index, wr.input_labels, self._rows
+        terms = tuple(zip(labels, (rows.weight * x).tolist(), strict=True))
         up = softmax = layernorm = None
-        if wr.up is not None:
-            up_w, up_b = _matrix(wr.up.weight), _vector(wr.up.bias, wr.up.weight.shape[0])
-            up = LinearPart(tuple(zip(labels, (up_w[i] * x).tolist(), strict=True)), float(up_b[i]))
+        if rows.up is not None:
+            up = LinearPart(tuple(zip(labels, (rows.up * x).tolist(), strict=True)), rows.up_bias)
         if wr.act in ("solu", "solu_ln"):
-            pre = weight @ x + bias  # [units]: the softmax and the LayerNorm run over the whole layer
+            weight = _matrix(wr.linear.weight)
+            pre = weight @ x + _vector(wr.linear.bias, weight.shape[0])  # [units]: over the whole layer
             log_z = float(np.logaddexp.reduce(pre))
             softmax = SoftmaxNorm(log_z, len(pre))
             if wr.act == "solu_ln" and wr.norm is not None:
                 layernorm = _layernorm(wr.norm, pre * np.exp(pre - log_z), i)
-        offset = float(_vector(wr.out_bias, weight.shape[0])[i])
-        return Contributions(terms, float(bias[i]), wr.act, up, softmax, layernorm, offset, self.precision)
+        return Contributions(terms, rows.bias, wr.act, up, softmax, layernorm, rows.offset, self.precision)
+
+    @cached_property
+    def _rows(self) -> _Rows:
+        """This unit's rows of the level-3 weights in float64, converted once (the same numbers as the rows of
+        the whole converted matrices: the conversion is exact)."""
+        wr = self.wiring
+        assert wr.linear is not None
+        i, n = self.index, wr.linear.weight.shape[0]
+        up = None if wr.up is None else wr.up.weight[i].detach().double().numpy()
+        up_bias = 0.0 if wr.up is None else float(_vector(wr.up.bias, wr.up.weight.shape[0])[i])
+        weight = wr.linear.weight[i].detach().double().numpy()
+        return _Rows(weight, float(_vector(wr.linear.bias, n)[i]), up, up_bias, float(_vector(wr.out_bias, n)[i]))
+
+
+class _Rows(NamedTuple):
+    weight: np.ndarray  # [in]
+    bias: float
+    up: np.ndarray | None  # [in]: a gated MLP's up projection
+    up_bias: float
+    offset: float
 
 
 class WindowCache:
