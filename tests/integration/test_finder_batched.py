@@ -10,29 +10,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+from finder_fixtures import played_alone
 
 from mirrorneuron.finders import SiteData, site_data
 from mirrorneuron.finders import harvested as harvested_mod
 from mirrorneuron.finders.imitability import BotImitability
-from mirrorneuron.game import make_rounds, run_session, truth_from
-from mirrorneuron.game.scoring import CONSTANT_ACTUAL
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import HarvestSpec, harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
-from mirrorneuron.players import BotData, make_bot
+from mirrorneuron.players import BotData
 from mirrorneuron.units.context import NeuronContext, WindowCache
-
-
-def _alone(h: Harvest, adapter: TorchAdapter, site: str, j: int, f: BotImitability) -> float:
-    """Unit ``j`` played alone through the game: its own context (own passes and examples), draw and bot data."""
-    ctx = NeuronContext(h, adapter, site, j)
-    if float(np.ptp(ctx.values)) == 0:
-        return np.nan
-    rs = make_rounds(ctx, f.level, f.rounds)
-    result = run_session(make_bot(f.bot, BotData.from_context(ctx, rs.training)), rs.rounds, truth_from(ctx))
-    return np.nan if CONSTANT_ACTUAL in result.summary.flags else result.summary.correlation
-
 
 SITES = ("blocks.0.mlp.post", "blocks.1.mlp.post")
 UNITS = [0, 5, 11]
@@ -91,7 +79,7 @@ def _scores_match_alone(h: Harvest, adapter: TorchAdapter, site: str, finders: l
     ok = True
     for f in finders:
         shared = f(small)
-        alone = [_alone(h, adapter, site, j, f) for j in UNITS]
+        alone = [played_alone(h, adapter, site, j, f.bot, f.level, f.rounds) for j in UNITS]
         ok &= bool(np.allclose(shared, alone, rtol=1e-12, atol=1e-12, equal_nan=True))
     return ok
 

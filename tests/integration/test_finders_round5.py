@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from finder_fixtures import played_alone
 
 from mirrorneuron.finders import harvested as harvested_mod
 from mirrorneuron.finders import imitability as imitability_mod
 from mirrorneuron.finders import site_data
 from mirrorneuron.finders.imitability import imitability_finders
-from mirrorneuron.game import NeighbourHint, make_rounds, run_session, truth_from
-from mirrorneuron.game.scoring import CONSTANT_ACTUAL, pooled_correlation
+from mirrorneuron.game import NeighbourHint
+from mirrorneuron.game.scoring import pooled_correlation
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import HarvestSpec, harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
-from mirrorneuron.players import BotData, make_bot
 from mirrorneuron.units.context import NeuronContext, WindowCache, _matrix, _vector
 
 SITES = ("blocks.0.mlp.post", "blocks.1.mlp.post")
@@ -34,21 +34,11 @@ def h(tmp_path_factory: pytest.TempPathFactory, adapter: TorchAdapter) -> Harves
     return harvest(adapter, HarvestSpec(max_windows=40), tmp_path_factory.mktemp("round5") / "h")
 
 
-def _alone(h: Harvest, adapter: TorchAdapter, site: str, j: int, bot: str, level: int, rounds: int) -> float:
-    """Unit ``j`` played alone through the game, scored from the session's full summary."""
-    ctx = NeuronContext(h, adapter, site, j)
-    if float(np.ptp(ctx.values)) == 0:
-        return np.nan
-    rs = make_rounds(ctx, level, rounds)
-    result = run_session(make_bot(bot, BotData.from_context(ctx, rs.training)), rs.rounds, truth_from(ctx))
-    return np.nan if CONSTANT_ACTUAL in result.summary.flags else result.summary.correlation
-
-
 def _all_equal(h: Harvest, adapter: TorchAdapter, site: str) -> bool:
     small = site_data(h, adapter, site).subset(UNITS)
     ok = True
     for f in imitability_finders(rounds=12):
-        alone = [_alone(h, adapter, site, j, f.bot, f.level, f.rounds) for j in UNITS]
+        alone = [played_alone(h, adapter, site, j, f.bot, f.level, f.rounds) for j in UNITS]
         ok &= bool(np.array_equal(f(small), alone, equal_nan=True))
     return ok
 

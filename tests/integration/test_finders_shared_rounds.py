@@ -8,18 +8,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+from finder_fixtures import played_alone
 
 from mirrorneuron.finders import harvested as harvested_mod
 from mirrorneuron.finders import imitability as imitability_mod
 from mirrorneuron.finders import site_data
 from mirrorneuron.finders.imitability import BotImitability
-from mirrorneuron.game import RoundSet, make_rounds, run_session, truth_from
-from mirrorneuron.game.scoring import CONSTANT_ACTUAL
+from mirrorneuron.game import RoundSet
 from mirrorneuron.harvest.cache import Harvest
 from mirrorneuron.harvest.run import HarvestSpec, harvest
 from mirrorneuron.models.adapter import TorchAdapter
 from mirrorneuron.models.loader import zoo_adapter
-from mirrorneuron.players import BotData, make_bot
 from mirrorneuron.units.context import NeuronContext
 
 SITE = "blocks.0.mlp.post"
@@ -67,16 +66,6 @@ def test_kept_neighbours_are_the_units_own(h: Harvest, adapter: TorchAdapter) ->
     assert not _kept_neighbours_are_own(h, adapter, ByWindow)
 
 
-def _alone(h: Harvest, adapter: TorchAdapter, j: int, f: BotImitability) -> float:
-    """Unit ``j`` played alone through the game: its own context, draw, rounds and bot data."""
-    ctx = NeuronContext(h, adapter, SITE, j)
-    if float(np.ptp(ctx.values)) == 0:
-        return np.nan
-    rs = make_rounds(ctx, f.level, f.rounds)
-    result = run_session(make_bot(f.bot, BotData.from_context(ctx, rs.training)), rs.rounds, truth_from(ctx))
-    return np.nan if CONSTANT_ACTUAL in result.summary.flags else result.summary.correlation
-
-
 # Each level played by two finders, the second reading the rounds the first built.
 FINDERS = [BotImitability("knn", 1, 12), BotImitability("ridge", 1, 12), BotImitability("knn", 0, 12)]
 FINDERS += [BotImitability("unigram", 0, 12), BotImitability("ridge", 2, 12), BotImitability("ridge", 3, 12)]
@@ -86,7 +75,7 @@ def _shared_scores_match_alone(h: Harvest, adapter: TorchAdapter) -> bool:
     small = site_data(h, adapter, SITE).subset(UNITS)
     ok = True
     for f in FINDERS:
-        alone = [_alone(h, adapter, j, f) for j in UNITS]
+        alone = [played_alone(h, adapter, SITE, j, f.bot, f.level, f.rounds) for j in UNITS]
         ok &= bool(np.allclose(f(small), alone, rtol=1e-12, atol=1e-12, equal_nan=True))
     return ok
 
@@ -108,7 +97,7 @@ def test_rounds_shared_by_the_finders_of_a_level_score_as_alone(
         f(small)
     assert sorted(built) == sorted([1, 0, 2, 3] * len(UNITS))  # once per (unit, level), not per finder
     again = BotImitability("knn", 0, 12)  # level 0 after level 3: only the last level is kept, so built again
-    alone = [_alone(h, adapter, j, again) for j in UNITS]
+    alone = [played_alone(h, adapter, SITE, j, again.bot, again.level, again.rounds) for j in UNITS]
     assert np.allclose(again(small), alone, rtol=1e-12, atol=1e-12, equal_nan=True)
     assert len(built) == 5 * len(UNITS) and set(small.memo) & {"rounds/12/1", "rounds/12/2", "rounds/12/3"} == set()
     real_memo = imitability_mod.rounds_memo
