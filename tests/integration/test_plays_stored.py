@@ -14,7 +14,9 @@ from sqlalchemy import select
 from mirrorneuron.store.db import make_engine, session_factory
 from mirrorneuron.store.models import Game, Guess, Player, Round
 
-GUESS = "your guess"
+# The prompt itself, not "your guess" in the intro panel: sending while the game is still drawing lets the
+# tty echo split a multi-byte block character (a UnicodeDecodeError in pexpect, seen once in CI).
+GUESS = "q to quit"
 UNIT = "layers.1.post/5"
 
 
