@@ -24,8 +24,8 @@ from mirrorneuron.types import Modality, UserError
 Patch = Callable[[torch.Tensor], torch.Tensor]  # [B, P, U] -> [B, P, U]
 
 
-class _Stop(Exception):
-    """Raised from a hook once every requested site has been read."""
+class StopForward(Exception):
+    """Raised from a hook to end a forward pass early (once every requested site has been read); ``run`` catches it."""
 
 
 @dataclass
@@ -64,14 +64,14 @@ class TorchAdapter:
             def fn(_m: nn.Module, _i: Any, out: torch.Tensor) -> None:
                 got[name] = as_units(out, site.positional).float()
                 if stop_early and len(got) == len(wanted):
-                    raise _Stop
+                    raise StopForward
 
             return fn
 
         handles = [s.register_forward_hook(hook(n, s)) for n, s in wanted.items()]
         try:
             self.module(inputs)
-        except _Stop:
+        except StopForward:
             pass
         finally:
             for h in handles:

@@ -20,14 +20,14 @@ from torch import nn
 from mirrorneuron.game import Contributions, NeighbourHint
 from mirrorneuron.game.contributions import LayerNormStats, LinearPart, Precision, SoftmaxNorm
 from mirrorneuron.harvest.cache import Harvest
-from mirrorneuron.models.adapter import TorchAdapter
+from mirrorneuron.models.adapter import StopForward, TorchAdapter
 from mirrorneuron.types import UnitRef, UserError
 from mirrorneuron.units.base import CONTEXT_AFTER, CONTEXT_BEFORE, HarvestedUnit
 from mirrorneuron.units.wiring import Link, Wiring, wiring
 
 __all__ = ["CONTEXT_AFTER", "CONTEXT_BEFORE", "NeuronContext", "WindowCache"]
 
-PREFETCH_BATCH = 64  # windows per batched forward pass (tiny LMs: ≈ 16 MB of logits per pass)
+PREFETCH_BATCH = 64  # windows per batched forward pass
 
 
 class NeuronContext(HarvestedUnit):
@@ -101,14 +101,14 @@ class NeuronContext(HarvestedUnit):
         feed = self.wiring.feed if self.wiring.feed is not None else self.wiring.linear
         if feed is not None:
             handles.append(feed.register_forward_pre_hook(_capture(captured, "@input")))
-        unembed = getattr(self.adapter.module, "unembed", None)
-        if isinstance(unembed, nn.Module):
-            handles.append(unembed.register_forward_hook(lambda _m, _i, out: captured.__setitem__("@logits", out)))
+        unembed = self._unembed
+        if unembed is not None:  # its input, and the pass ends there: _read computes only the logits it needs
+            handles.append(unembed.register_forward_pre_hook(_capture(captured, "@unembed_in", stop=True)))
         try:
             acts = self.adapter.run(
                 self.adapter.to_tensor(self.harvest.inputs[np.asarray(windows, dtype=np.int64)]),
                 sites,
-                stop_early=False,
+                stop_early=unembed is None,
             )
         finally:
             for h in handles:
@@ -122,7 +122,25 @@ class NeuronContext(HarvestedUnit):
             outs.append(out)
         return outs
 
+    @cached_property
+    def _unembed(self) -> nn.Linear | None:
+        unembed = getattr(self.adapter.module, "unembed", None)
+        return unembed if isinstance(unembed, nn.Linear) else None
+
+    @cached_property
+    def _logit_rows(self) -> dict[int, tuple[np.ndarray, float]]:
+        """The unembedding's row and bias, in float64, of each logit this neuron's links read."""
+        unembed, out = self._unembed, {}
+        for t in sorted({lk.index for lk in self._links if lk.source == "@logits"}):
+            assert unembed is not None
+            bias = 0.0 if unembed.bias is None else float(unembed.bias[t].detach())
+            out[t] = (unembed.weight[t].detach().double().numpy(), bias)
+        return out
+
     def _read(self, acts: dict[str, np.ndarray], link: Link, p: int) -> float:
+        if link.source == "@logits":  # one logit from the unembedding's input, not the whole vocabulary's
+            row, bias = self._logit_rows[link.index]
+            return float(row @ acts["@unembed_in"][p].astype(np.float64) + bias)
         return float(acts[link.source][p, link.index])
 
     def neighbours(self, index: int) -> Sequence[NeighbourHint]:
@@ -185,7 +203,8 @@ class _Rows(NamedTuple):
 
 class WindowCache:
     """Forward passes per (hooked sites, window), shared by the neurons of one harvested site; the least
-    recently used pass is dropped beyond ``maxsize`` (a text window's pass is ≈ 1 MB with its logits)."""
+    recently used pass is dropped beyond ``maxsize`` (a tiny text model's window: ≈ 0.1 MB; its logits are not
+    kept, only the unembedding's input)."""
 
     def __init__(self, maxsize: int = 1024) -> None:
         self.maxsize, self.runs = maxsize, 0
@@ -231,8 +250,12 @@ def _layernorm(norm: nn.Module, mid: np.ndarray, i: int) -> LayerNormStats:
     return LayerNormStats(mean, std, g, b)
 
 
-def _capture(store: dict[str, torch.Tensor], key: str) -> Callable[..., None]:
+def _capture(store: dict[str, torch.Tensor], key: str, stop: bool = False) -> Callable[..., None]:
+    """A forward pre-hook keeping the module's input under ``key``; ``stop``: the pass ends there."""
+
     def fn(_m: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
         store[key] = args[0]
+        if stop:
+            raise StopForward
 
     return fn
