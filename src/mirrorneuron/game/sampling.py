@@ -100,15 +100,16 @@ class Draw:
     weight: float
 
 
-def top_pool(values: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` largest values, largest first (ties: lower index first)."""
+def top_pool(values: np.ndarray, k: int, ascending: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the ``k`` largest values, largest first (ties: lower index first). ``ascending``:
+    ``np.sort(values)`` if already computed (the k-th largest is read from it instead of a partition)."""
     neg = -np.asarray(values)
     if k <= 0:
         return np.zeros(0, dtype=np.intp)
     if k >= neg.size:
         return np.argsort(neg, kind="stable")
     # Equal to the stable argsort's first k: only the values up to the k-th (ties included) are sorted.
-    kth = np.partition(neg, k - 1)[k - 1]
+    kth = np.partition(neg, k - 1)[k - 1] if ascending is None else -ascending[-k]
     candidates = np.flatnonzero(neg <= kth)
     return candidates[np.argsort(neg[candidates], kind="stable")][:k]
 
@@ -141,12 +142,15 @@ def sorted_quantiles(ascending: np.ndarray, qs: Any, values: np.ndarray | None =
     return out
 
 
-def quantile_bins(values: np.ndarray, n_bins: int, among: np.ndarray | None = None) -> list[np.ndarray]:
+def quantile_bins(
+    values: np.ndarray, n_bins: int, among: np.ndarray | None = None, ascending: np.ndarray | None = None
+) -> list[np.ndarray]:
     """Indices per quantile bin (edges = np.quantile at 0, 1/n, …, 1 of all float64 ``values``); a value on an
-    edge goes up. ``among``: ascending indices; only those are put in bins (the edges still come from all)."""
+    edge goes up. ``among``: ascending indices; only those are put in bins (the edges still come from all).
+    ``ascending``: ``np.sort(values)`` if already computed."""
     # The quantiles are order statistics, so those of the sorted values are the same numbers (a zero's sign
     # aside, which no comparison below sees).
-    edges = sorted_quantiles(np.sort(values), np.linspace(0.0, 1.0, n_bins + 1))
+    edges = sorted_quantiles(np.sort(values) if ascending is None else ascending, np.linspace(0.0, 1.0, n_bins + 1))
     assert edges is not None  # only None when given the unsorted values
     x = values if among is None else values[among]
     # = np.searchsorted(edges[1:-1], x, side="right") (the edges are sorted): the number of inner edges
@@ -206,12 +210,14 @@ def _cells(v: np.ndarray, plan: SamplingPlan, eligible: np.ndarray, held_out: np
     """(source, probability of picking this group, group indices): the top pool, each non-empty bin and
     all eligible examples. Strategies left with no examples are dropped and the rest renormalised.
     ``held_out``: ``np.flatnonzero(eligible)`` if already computed; then only those are put in bins."""
-    pool = top_pool(v, plan.top_pool)
     if held_out is None:
+        pool = top_pool(v, plan.top_pool)
         bins = [b[eligible[b]] for b in quantile_bins(v, plan.n_bins)]
         held_out = np.flatnonzero(eligible)
-    else:
-        bins = quantile_bins(v, plan.n_bins, among=held_out)
+    else:  # one sort for both
+        ascending = np.sort(v)
+        pool = top_pool(v, plan.top_pool, ascending)
+        bins = quantile_bins(v, plan.n_bins, among=held_out, ascending=ascending)
     strategies: list[tuple[Source, float, list[np.ndarray]]] = [
         ("top", plan.top, [pool[eligible[pool]]]),
         ("bin", plan.bins, [b for b in bins if b.size]),
@@ -255,19 +261,24 @@ class _Membership:
     def __init__(self, cells: list[Cell], size: int) -> None:
         sources = [s for s, _, _ in cells]
         bins = [k for k, s in enumerate(sources) if s == "bin"]
-        self.pattern = np.zeros(size, dtype=np.int32)
         self.table = np.zeros((4 * (len(bins) + 1), len(cells)), dtype=np.int64)
         rows = np.arange(self.table.shape[0])
         for k, source in enumerate(sources):
             if source == "random":
-                self.pattern[cells[k][2]] += 1
                 self.table[:, k] = rows & 1
             elif source == "top":
-                self.pattern[cells[k][2]] += 2
                 self.table[:, k] = (rows >> 1) & 1
-        for j, k in enumerate(bins):
-            self.pattern[cells[k][2]] += 4 * (j + 1)
-            self.table[:, k] = (rows >> 2) == j + 1
+            else:
+                self.table[:, k] = (rows >> 2) == bins.index(k) + 1
+        self.pattern = np.zeros(size, dtype=np.int32)
+        in_random = int("random" in sources)
+        if bins:  # the non-empty bins hold every eligible example, as the random cell does
+            for j, k in enumerate(bins):
+                self.pattern[cells[k][2]] = in_random + 4 * (j + 1)
+        elif in_random:
+            self.pattern[cells[sources.index("random")][2]] = 1
+        if "top" in sources:
+            self.pattern[cells[sources.index("top")][2]] += 2
 
     def counts(self, examples: np.ndarray) -> np.ndarray:
         """= member[:, examples].sum(axis=1): how many of ``examples`` each cell holds."""
@@ -322,7 +333,7 @@ def draw(
         source, _, cell = cells[k]
         r = int(rng.integers(int(free[k])))
         if source == "random":  # the largest cell, ascending (all eligible examples): found from the drawn ones
-            i = _nth_not_drawn(cell, eligible, np.sort(np.concatenate(taken)) if taken else None, r)
+            i = _nth_not_drawn(cell, eligible, np.sort(np.concatenate(taken), kind="stable") if taken else None, r)
         else:
             i = int(cell[~drawn[cell]][r])
         used = order[first[i] : last[i]]
