@@ -11,6 +11,7 @@ so a weighted mean over draws estimates the mean over the eligible examples.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -360,8 +361,9 @@ def _choice(rng: np.random.Generator, p: np.ndarray) -> int:
 def _nth_not_drawn(cell: np.ndarray, in_cell: np.ndarray, drawn: np.ndarray | None, r: int) -> int:
     """``cell[~drawn_mask[cell]][r]`` for an ascending ``cell`` (``in_cell``: its mask over all examples), from
     the sorted drawn examples instead of a pass over the whole cell: the r-th free position is r plus the
-    number of drawn positions d_j (j-th in order) with d_j - j <= r."""
+    number of drawn positions d_j (j-th in order) with d_j - j <= r, found by bisection (d_j - j never
+    decreases), so only a few d_j are looked up."""
     if drawn is None:
         return int(cell[r])
-    positions = np.searchsorted(cell, drawn[in_cell[drawn]])
-    return int(cell[r + int(np.searchsorted(positions - np.arange(positions.size), r, side="right"))])
+    mine = drawn[in_cell[drawn]]
+    return int(cell[r + bisect.bisect_right(range(mine.size), r, key=lambda j: int(cell.searchsorted(mine[j])) - j)])
