@@ -329,19 +329,20 @@ def test_quantile_bins_equal_the_reference_with_or_without_among() -> None:
 
 
 def test_sorted_quantiles_equal_np_quantile_bit_for_bit() -> None:
-    """With the values given: numpy's numbers with numpy's zero signs, or None (then numpy is asked)."""
+    """numpy's numbers, bit for bit, but a zero's sign where the values hold zeros of both signs."""
     rng = np.random.default_rng(13)
     qs = np.concatenate(([0.0, 1.0, 0.5, 0.01, 0.99], rng.random(20)))
-    n_none = 0
+    n_mixed = 0
     for size in (1, 2, 3, 5, 64, 1001):
         for v in _values(rng, size):
             v = finite_array("v", v)
-            got = sampling_mod.sorted_quantiles(np.sort(v), qs, v)
-            n_none += got is None
-            assert got is None or got.tobytes() == np.quantile(v, qs).tobytes()
-            loose = sampling_mod.sorted_quantiles(np.sort(v), qs)
-            assert loose is not None and np.array_equal(loose, np.quantile(v, qs))  # equal, a zero's sign aside
-    assert n_none  # the ±0 fallback was exercised
+            got, ref = sampling_mod.sorted_quantiles(np.sort(v), qs), np.quantile(v, qs)
+            if levels_mod._mixed_zero_signs(v):
+                n_mixed += 1
+                assert np.array_equal(got, ref)
+            else:
+                assert got.tobytes() == ref.tobytes()
+    assert n_mixed  # the ±0 case was exercised
 
 
 def test_a_wrong_held_out_count_is_refused() -> None:
@@ -362,15 +363,11 @@ def _caught(check: Callable[[], bool], module: Any, name: str, fault: Any) -> bo
         mp.undo()
 
 
-def _edge_off_by_one(ascending: np.ndarray, qs: Any, values: np.ndarray | None = None) -> np.ndarray | None:
-    """Planted fault: every order statistic read one place higher (clipped), as a bin edge off by one."""
-    out = REAL_SORTED_QUANTILES(ascending, qs, values)
-    if out is None or ascending.size < 2:
-        return out
-    shifted = np.minimum(
-        np.floor((ascending.size - 1) * np.asarray(qs, dtype=np.float64)).astype(np.intp) + 1, ascending.size - 1
-    )
-    return np.asarray(ascending[shifted], dtype=np.float64)
+def _edge_off_by_one(ascending: np.ndarray, qs: Any) -> np.ndarray:
+    """Planted fault: each quantile read as the order statistic one place above its floor (clipped)."""
+    n = ascending.size
+    rank = np.floor((n - 1) * np.asarray(qs, dtype=np.float64)).astype(np.intp)
+    return np.asarray(ascending[np.minimum(rank + 1, n - 1)], dtype=np.float64)
 
 
 def _sorted_finite(name: str, x: Any) -> np.ndarray:
@@ -378,9 +375,9 @@ def _sorted_finite(name: str, x: Any) -> np.ndarray:
     return np.sort(finite_array(name, x))
 
 
-def _no_zero_guard(ascending: np.ndarray, qs: Any, values: np.ndarray | None = None) -> np.ndarray | None:
+def _no_zero_guard(v: np.ndarray) -> bool:
     """Planted fault: the ±0 fallback left out (a zero quantile's sign from the sort, not numpy's partition)."""
-    return REAL_SORTED_QUANTILES(ascending, qs)
+    return False
 
 
 class _TopBlind(sampling_mod._Membership):
@@ -391,13 +388,10 @@ class _TopBlind(sampling_mod._Membership):
         return [k for k in super().cells_of(i) if k != top]
 
 
-REAL_SORTED_QUANTILES = sampling_mod.sorted_quantiles
-
-
 def test_planted_faults_are_caught() -> None:
     assert _caught(stats_agree, levels_mod, "finite_array", _sorted_finite)  # mean over the sorted values
     assert _caught(stats_agree, levels_mod, "sorted_quantiles", _edge_off_by_one)
-    assert _caught(stats_agree, levels_mod, "sorted_quantiles", _no_zero_guard)
+    assert _caught(stats_agree, levels_mod, "_mixed_zero_signs", _no_zero_guard)
     assert _caught(draws_agree, sampling_mod, "sorted_quantiles", _edge_off_by_one)  # a bin edge off by one
     assert _caught(draws_agree, sampling_mod, "_Membership", _TopBlind)
     assert _caught(lambda: draw_examples_agree(4), levels_mod, "sorted_quantiles", _edge_off_by_one)

@@ -54,6 +54,12 @@ class Level(IntEnum):
             raise ValueError(f"unknown level {text!r}; choose one of {names}") from None
 
 
+def _mixed_zero_signs(v: np.ndarray) -> bool:
+    """True if ``v`` holds both -0.0 and 0.0 (a sort and a partition may order them differently)."""
+    negative = np.signbit(v[v == 0])
+    return bool(negative.any() and not negative.all())
+
+
 @dataclass(frozen=True)
 class UnitStats:
     """Level-0 facts about a unit, over all harvested examples."""
@@ -71,8 +77,8 @@ class UnitStats:
             raise ValueError("values is empty: a unit needs at least one activation")
         lo, hi, mean = float(v.min()), float(v.max()), float(v.mean())  # in the values' order, as numpy sums
         # The quantiles from one sort (numpy's partition per np.quantile call costs more than the sort)
-        qs = sorted_quantiles(np.sort(v), [q for _, q in QUANTILES], v)
-        if qs is None:  # a zero quantile whose sign a sort and a partition may tell apart: numpy's own
+        qs = sorted_quantiles(np.sort(v), [q for _, q in QUANTILES])
+        if (qs == 0).any() and _mixed_zero_signs(v):  # a zero quantile's sign is numpy's partition's to tell
             qs, scale = np.quantile(v, [q for _, q in QUANTILES]), unit_scale(v)
         else:  # = unit_scale(v): q99 − q01, else max − min, floored (q01 and q99 are QUANTILES' first and last)
             scale = float(qs[-1] - qs[0])

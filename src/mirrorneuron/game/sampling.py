@@ -115,13 +115,11 @@ def top_pool(values: np.ndarray, k: int, ascending: np.ndarray | None = None) ->
     return candidates[np.argsort(neg[candidates], kind="stable")][:k]
 
 
-def sorted_quantiles(ascending: np.ndarray, qs: Any, values: np.ndarray | None = None) -> np.ndarray | None:
+def sorted_quantiles(ascending: np.ndarray, qs: Any) -> np.ndarray:
     """``np.quantile(values, qs)`` (linear) from ``ascending = np.sort(values)`` (float64): the same order
     statistics and numpy's own interpolation steps, without its partition (which costs as much as the sort).
-
-    A zero order statistic may be -0.0 in one and 0.0 in the other when both signs occur (they compare equal,
-    so a sort and a partition may place them differently): given ``values``, that case returns None (the
-    caller asks np.quantile); without, the sign of a zero is not promised."""
+    One difference: where values hold zeros of both signs, a zero quantile may be -0.0 in one and 0.0 in the
+    other (they compare equal, so a sort and a partition may place them differently)."""
     q = np.asarray(qs, dtype=np.float64)
     n = ascending.size
     virtual = (n - 1) * q  # numpy's "linear" virtual index, then its _get_indexes, _get_gamma and _lerp
@@ -132,10 +130,6 @@ def sorted_quantiles(ascending: np.ndarray, qs: Any, values: np.ndarray | None =
     above[past_end] = -1
     lo, hi = below.astype(np.intp), above.astype(np.intp)
     a, b = ascending[lo], ascending[hi]
-    if values is not None and ((a == 0) | (b == 0)).any():
-        zeros = np.signbit(values[values == 0])
-        if zeros.any() and not zeros.all():
-            return None
     gamma = virtual - lo
     diff = b - a
     out = a + diff * gamma
@@ -152,7 +146,6 @@ def quantile_bins(
     # The quantiles are order statistics, so those of the sorted values are the same numbers (a zero's sign
     # aside, which no comparison below sees).
     edges = sorted_quantiles(np.sort(values) if ascending is None else ascending, np.linspace(0.0, 1.0, n_bins + 1))
-    assert edges is not None  # only None when given the unsorted values
     x = values if among is None else values[among]
     # = np.searchsorted(edges[1:-1], x, side="right") (the edges are sorted): the number of inner edges
     # at or below each value, counted by one comparison per edge instead of a binary search per value
