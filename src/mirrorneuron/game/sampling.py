@@ -101,16 +101,15 @@ class Draw:
     weight: float
 
 
-def top_pool(values: np.ndarray, k: int, ascending: np.ndarray | None = None) -> np.ndarray:
-    """Indices of the ``k`` largest values, largest first (ties: lower index first). ``ascending``:
-    ``np.sort(values)`` if already computed (the k-th largest is read from it instead of a partition)."""
+def top_pool(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values, largest first (ties: lower index first)."""
     neg = -np.asarray(values)
     if k <= 0:
         return np.zeros(0, dtype=np.intp)
     if k >= neg.size:
         return np.argsort(neg, kind="stable")
     # Equal to the stable argsort's first k: only the values up to the k-th (ties included) are sorted.
-    kth = np.partition(neg, k - 1)[k - 1] if ascending is None else -ascending[-k]
+    kth = np.partition(neg, k - 1)[k - 1]
     candidates = np.flatnonzero(neg <= kth)
     return candidates[np.argsort(neg[candidates], kind="stable")][:k]
 
@@ -137,15 +136,12 @@ def sorted_quantiles(ascending: np.ndarray, qs: Any) -> np.ndarray:
     return out
 
 
-def quantile_bins(
-    values: np.ndarray, n_bins: int, among: np.ndarray | None = None, ascending: np.ndarray | None = None
-) -> list[np.ndarray]:
+def quantile_bins(values: np.ndarray, n_bins: int, among: np.ndarray | None = None) -> list[np.ndarray]:
     """Indices per quantile bin (edges = np.quantile at 0, 1/n, …, 1 of all float64 ``values``); a value on an
-    edge goes up. ``among``: ascending indices; only those are put in bins (the edges still come from all).
-    ``ascending``: ``np.sort(values)`` if already computed."""
+    edge goes up. ``among``: ascending indices; only those are put in bins (the edges still come from all)."""
     # The quantiles are order statistics, so those of the sorted values are the same numbers (a zero's sign
     # aside, which no comparison below sees).
-    edges = sorted_quantiles(np.sort(values) if ascending is None else ascending, np.linspace(0.0, 1.0, n_bins + 1))
+    edges = sorted_quantiles(np.sort(values), np.linspace(0.0, 1.0, n_bins + 1))
     x = values if among is None else values[among]
     # = np.searchsorted(edges[1:-1], x, side="right") (the edges are sorted): the number of inner edges
     # at or below each value, counted by one comparison per edge instead of a binary search per value
@@ -204,14 +200,12 @@ def _cells(v: np.ndarray, plan: SamplingPlan, eligible: np.ndarray, held_out: np
     """(source, probability of picking this group, group indices): the top pool, each non-empty bin and
     all eligible examples. Strategies left with no examples are dropped and the rest renormalised.
     ``held_out``: ``np.flatnonzero(eligible)`` if already computed; then only those are put in bins."""
+    pool = top_pool(v, plan.top_pool)
     if held_out is None:
-        pool = top_pool(v, plan.top_pool)
         bins = [b[eligible[b]] for b in quantile_bins(v, plan.n_bins)]
         held_out = np.flatnonzero(eligible)
-    else:  # one sort for both
-        ascending = np.sort(v)
-        pool = top_pool(v, plan.top_pool, ascending)
-        bins = quantile_bins(v, plan.n_bins, among=held_out, ascending=ascending)
+    else:
+        bins = quantile_bins(v, plan.n_bins, among=held_out)
     strategies: list[tuple[Source, float, list[np.ndarray]]] = [
         ("top", plan.top, [pool[eligible[pool]]]),
         ("bin", plan.bins, [b for b in bins if b.size]),
