@@ -207,10 +207,10 @@ def _values(rng: np.random.Generator, n: int) -> Iterator[np.ndarray]:
     yield np.full(n, -0.0 if rng.random() < 0.5 else 1.25)
 
 
-def cases(n_cases: int = 6) -> Iterator[tuple[np.ndarray, np.ndarray | None, np.ndarray | None, SamplingPlan, int]]:
+def cases(n_cases: int = 7) -> Iterator[tuple[np.ndarray, np.ndarray | None, np.ndarray | None, SamplingPlan, int]]:
     """(values, groups or None, exclude mask or None, plan, seed) for small to mid-sized units."""
     rng = np.random.default_rng(11)
-    for size in (1, 2, 3, 7, 40, 500, 3000)[: n_cases + 1]:
+    for size in (1, 2, 3, 7, 40, 500, 3000, 20_000)[: n_cases + 1]:
         n_groups = max(1, size // int(rng.integers(1, 9)))
         uneven = np.sort(rng.integers(0, n_groups, size))
         for k, v in enumerate(_values(rng, size)):
