@@ -91,19 +91,20 @@ class BotImitability(Finder):
         full = self.level >= 2
         # Shared by every bot and level of a unit: its context, its draws (the same items at every level) and
         # the data its bot learns from (the draws' training half; bots only read it), built once, not per finder.
-        # Every unit of a site has the same training half: it is computed once per site.
+        # Every unit of a site has the same training half (and so held-out indices): computed once per site.
         contexts: dict[int, UnitContext] = data.memo.setdefault(f"contexts/{full}", {})
         shared: dict[int, Draws] = data.memo.setdefault(f"draws/{self.rounds}", {})
         fit_on: dict[int, FitData] = data.memo.setdefault(f"bot_data/{self.rounds}", {})
         default_split = plan.training_fraction == SamplingPlan.training_fraction
         training, runs = (data.training, data.group_runs) if default_split else (None, None)
+        held_out = None if training is None else np.flatnonzero(~training)
         lively = []
         for j in range(data.n_units):
             ctx = contexts[j] if j in contexts else contexts.setdefault(j, data.unit(j, full=full))
             if float(np.ptp(np.asarray(ctx.values))) > 0:
                 lively.append(j)
                 if j not in shared:
-                    shared[j] = draw_examples(ctx, self.rounds, plan, training=training, runs=runs)
+                    shared[j] = draw_examples(ctx, self.rounds, plan, training=training, runs=runs, held_out=held_out)
                 if j not in fit_on:
                     fit_on[j] = (shared[j].training, BotData.from_context(ctx, shared[j].training))
         if full and lively:

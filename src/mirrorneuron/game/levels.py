@@ -13,8 +13,8 @@ from typing import Any, Literal
 import numpy as np
 
 from mirrorneuron.game.context import Contributions, Example, NeighbourHint, UnitContext
-from mirrorneuron.game.sampling import References
-from mirrorneuron.game.scoring import finite_array, unit_scale
+from mirrorneuron.game.sampling import References, sorted_quantiles
+from mirrorneuron.game.scoring import SCALE_FLOOR, finite_array, unit_scale
 
 # Less information = harder = a larger multiplier on the insight points (game.scoring.insight_points).
 _MULTIPLIERS = {0: 2.0, 1: 1.5, 2: 1.2, 3: 1.0}
@@ -54,6 +54,12 @@ class Level(IntEnum):
             raise ValueError(f"unknown level {text!r}; choose one of {names}") from None
 
 
+def _mixed_zero_signs(v: np.ndarray) -> bool:
+    """True if ``v`` holds both -0.0 and 0.0 (a sort and a partition may order them differently)."""
+    negative = np.signbit(v[v == 0])
+    return bool(negative.any() and not negative.all())
+
+
 @dataclass(frozen=True)
 class UnitStats:
     """Level-0 facts about a unit, over all harvested examples."""
@@ -69,9 +75,16 @@ class UnitStats:
         v = finite_array("values", values)
         if v.size == 0:
             raise ValueError("values is empty: a unit needs at least one activation")
-        qs = np.quantile(v, [q for _, q in QUANTILES])
+        lo, hi, mean = float(v.min()), float(v.max()), float(v.mean())  # in the values' order, as numpy sums
+        # The quantiles from one sort (numpy's partition per np.quantile call costs more than the sort)
+        qs = sorted_quantiles(np.sort(v), [q for _, q in QUANTILES])
+        if (qs == 0).any() and _mixed_zero_signs(v):  # a zero quantile's sign is numpy's partition's to tell
+            qs, scale = np.quantile(v, [q for _, q in QUANTILES]), unit_scale(v)
+        else:  # = unit_scale(v): q99 − q01, else max − min, floored (q01 and q99 are QUANTILES' first and last)
+            scale = float(qs[-1] - qs[0])
+            scale = max(scale if scale > 0.0 else hi - lo, SCALE_FLOOR)
         named = tuple((name, float(x)) for (name, _), x in zip(QUANTILES, qs, strict=True))
-        return cls(float(v.min()), float(v.max()), float(v.mean()), named, unit_scale(v))
+        return cls(lo, hi, mean, named, scale)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -120,6 +120,7 @@ def draw_examples(
     exclude: Any = None,
     training: np.ndarray | None = None,
     runs: GroupRuns | None = None,
+    held_out: np.ndarray | None = None,
 ) -> Draws:
     """The ``n`` examples a unit's rounds ask, deterministic for (unit, plan, seed) — the same at every level,
     so levels can be compared on the same items.
@@ -128,7 +129,8 @@ def draw_examples(
     e.g. in an earlier game). Excluded groups are skipped in the draw order without changing it, so players
     with different histories still share every item they can be asked. ValueError if fewer than ``n`` remain.
     ``training``: ``training_mask(ctx.groups, plan.training_fraction)`` if already computed (every unit of a
-    site shares it), and ``runs`` = ``group_runs(ctx.groups)`` likewise; the draw is the same either way.
+    site shares it), and ``runs`` = ``group_runs(ctx.groups)`` likewise; ``held_out`` = ``np.flatnonzero(~training)``
+    (faster: only those examples are put in quantile bins). The draw is the same either way.
     """
     if n < 0:
         raise ValueError(f"number of rounds must be >= 0, got {n}")
@@ -150,7 +152,9 @@ def draw_examples(
         n_skippable = int(np.unique(groups[seen_groups & ~training]).size)
     else:
         seen_groups, n_skippable = seen, 0
-    candidates = draw(ctx.values, plan, n + n_skippable, rng, training, groups, runs) if n else []
+    # held_out is passed on only where given: draw is then called as before it had the argument
+    extra = {} if held_out is None else {"held_out": held_out}
+    candidates = draw(ctx.values, plan, n + n_skippable, rng, training, groups, runs, **extra) if n else []
     chosen = tuple(d for d in candidates if not seen_groups[d.index])[:n]
     if len(chosen) < n:
         raise ValueError(

@@ -11,6 +11,7 @@ so a weighted mean over draws estimates the mean over the eligible examples.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -113,19 +114,43 @@ def top_pool(values: np.ndarray, k: int) -> np.ndarray:
     return candidates[np.argsort(neg[candidates], kind="stable")][:k]
 
 
-def quantile_bins(values: np.ndarray, n_bins: int) -> list[np.ndarray]:
-    """Indices per quantile bin (edges = np.quantile at 0, 1/n, …, 1); a value on an edge goes up."""
-    # The quantiles are order statistics, so those of the sorted values are the same numbers; selecting them
-    # in a sorted array is cheap (a sort + selection costs less than numpy's selection of 11 ranks).
-    edges = np.quantile(np.sort(values), np.linspace(0.0, 1.0, n_bins + 1))
-    # = np.searchsorted(edges[1:-1], values, side="right") (the edges are sorted): the number of inner edges
+def sorted_quantiles(ascending: np.ndarray, qs: Any) -> np.ndarray:
+    """``np.quantile(values, qs)`` (linear) from ``ascending = np.sort(values)`` (float64): the same order
+    statistics and numpy's own interpolation steps, without its partition (which costs as much as the sort).
+    One difference: where values hold zeros of both signs, a zero quantile may be -0.0 in one and 0.0 in the
+    other (they compare equal, so a sort and a partition may place them differently)."""
+    q = np.asarray(qs, dtype=np.float64)
+    n = ascending.size
+    virtual = (n - 1) * q  # numpy's "linear" virtual index, then its _get_indexes, _get_gamma and _lerp
+    below = np.floor(virtual)
+    above = below + 1
+    past_end = virtual >= n - 1
+    below[past_end] = -1
+    above[past_end] = -1
+    lo, hi = below.astype(np.intp), above.astype(np.intp)
+    a, b = ascending[lo], ascending[hi]
+    gamma = virtual - lo
+    diff = b - a
+    out = a + diff * gamma
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
+
+
+def quantile_bins(values: np.ndarray, n_bins: int, among: np.ndarray | None = None) -> list[np.ndarray]:
+    """Indices per quantile bin (edges = np.quantile at 0, 1/n, …, 1 of all float64 ``values``); a value on an
+    edge goes up. ``among``: ascending indices; only those are put in bins (the edges still come from all)."""
+    # The quantiles are order statistics, so those of the sorted values are the same numbers (a zero's sign
+    # aside, which no comparison below sees).
+    edges = sorted_quantiles(np.sort(values), np.linspace(0.0, 1.0, n_bins + 1))
+    x = values if among is None else values[among]
+    # = np.searchsorted(edges[1:-1], x, side="right") (the edges are sorted): the number of inner edges
     # at or below each value, counted by one comparison per edge instead of a binary search per value
-    bin_of = np.zeros(np.shape(values), dtype=np.min_scalar_type(n_bins))
+    bin_of = np.zeros(np.shape(x), dtype=np.min_scalar_type(n_bins))
     for edge in edges[1:-1]:
-        bin_of += values >= edge
+        bin_of += x >= edge
     # = [np.flatnonzero(bin_of == b) for b in range(n_bins)]: one stable (radix) sort by bin, cut per bin
     order = np.argsort(bin_of, kind="stable")
-    return np.split(order, np.cumsum(np.bincount(bin_of, minlength=n_bins))[:-1])
+    return np.split(order if among is None else among[order], np.cumsum(np.bincount(bin_of, minlength=n_bins))[:-1])
 
 
 def split_references(values: Any, plan: SamplingPlan, rng: np.random.Generator, training: Any = None) -> References:
@@ -171,15 +196,20 @@ def group_runs(groups: np.ndarray) -> GroupRuns:
     return order, first, last
 
 
-def _cells(v: np.ndarray, plan: SamplingPlan, eligible: np.ndarray) -> list[Cell]:
+def _cells(v: np.ndarray, plan: SamplingPlan, eligible: np.ndarray, held_out: np.ndarray | None = None) -> list[Cell]:
     """(source, probability of picking this group, group indices): the top pool, each non-empty bin and
-    all eligible examples. Strategies left with no examples are dropped and the rest renormalised."""
+    all eligible examples. Strategies left with no examples are dropped and the rest renormalised.
+    ``held_out``: ``np.flatnonzero(eligible)`` if already computed; then only those are put in bins."""
     pool = top_pool(v, plan.top_pool)
-    bins = [b[eligible[b]] for b in quantile_bins(v, plan.n_bins)]
+    if held_out is None:
+        bins = [b[eligible[b]] for b in quantile_bins(v, plan.n_bins)]
+        held_out = np.flatnonzero(eligible)
+    else:
+        bins = quantile_bins(v, plan.n_bins, among=held_out)
     strategies: list[tuple[Source, float, list[np.ndarray]]] = [
         ("top", plan.top, [pool[eligible[pool]]]),
         ("bin", plan.bins, [b for b in bins if b.size]),
-        ("random", plan.random, [np.flatnonzero(eligible)]),
+        ("random", plan.random, [held_out]),
     ]
     kept = [(s, p, [g for g in gs if g.size]) for s, p, gs in strategies if p > 0]
     kept = [(s, p, gs) for s, p, gs in kept if gs]
@@ -210,6 +240,43 @@ def mixture_probability(values: Any, plan: SamplingPlan, exclude_mask: Any = Non
     return _mixture(v.size, _cells(v, plan, eligible))
 
 
+class _Membership:
+    """Which cells hold each example, without a [cells, N] mask: the cells are the top pool (≤ 1), disjoint
+    bins and all eligible examples (≤ 1), so an example's cells are one of few patterns. ``pattern[i]`` =
+    1 (in the random cell) + 2 (in the top cell) + 4·(1 + its bin among the bin cells, 0: none);
+    ``table[pattern]`` is the cells' 0/1 row."""
+
+    def __init__(self, cells: list[Cell], size: int) -> None:
+        sources = [s for s, _, _ in cells]
+        bins = [k for k, s in enumerate(sources) if s == "bin"]
+        self.table = np.zeros((4 * (len(bins) + 1), len(cells)), dtype=np.int64)
+        rows = np.arange(self.table.shape[0])
+        for k, source in enumerate(sources):
+            if source == "random":
+                self.table[:, k] = rows & 1
+            elif source == "top":
+                self.table[:, k] = (rows >> 1) & 1
+            else:
+                self.table[:, k] = (rows >> 2) == bins.index(k) + 1
+        self.pattern = np.zeros(size, dtype=np.int32)
+        in_random = int("random" in sources)
+        if bins:  # the non-empty bins hold every eligible example, as the random cell does
+            for j, k in enumerate(bins):
+                self.pattern[cells[k][2]] = in_random + 4 * (j + 1)
+        elif in_random:
+            self.pattern[cells[sources.index("random")][2]] = 1
+        if "top" in sources:
+            self.pattern[cells[sources.index("top")][2]] += 2
+
+    def counts(self, examples: np.ndarray) -> np.ndarray:
+        """= member[:, examples].sum(axis=1): how many of ``examples`` each cell holds."""
+        return np.bincount(self.pattern[examples], minlength=self.table.shape[0]) @ self.table
+
+    def cells_of(self, i: int) -> list[int]:
+        """= np.flatnonzero(member[:, i]): the cells holding example ``i``, ascending."""
+        return np.flatnonzero(self.table[self.pattern[i]]).tolist()
+
+
 def draw(
     values: Any,
     plan: SamplingPlan,
@@ -218,6 +285,8 @@ def draw(
     exclude_mask: Any = None,
     groups: Any = None,
     runs: GroupRuns | None = None,
+    *,
+    held_out: np.ndarray | None = None,
 ) -> list[Draw]:
     """Draw up to ``n`` examples: per draw pick a strategy by proportion, then top = uniform in the top pool,
     bin = uniform non-empty bin then uniform in it, random = uniform over eligible examples.
@@ -225,52 +294,63 @@ def draw(
     No example repeats and, with ``groups``, no two draws share a group (a drawn example uses up its whole
     group). A strategy group (the top pool, a bin) that is used up is skipped and the others renormalised, so
     the weights (natural ÷ mixture probability) are exact while none has run out and approximate after.
-    Fewer than ``n`` come back when the eligible examples run out. ``runs``: ``group_runs(groups)`` if
-    already computed (every unit of a site shares it).
+    Fewer than ``n`` come back when the eligible examples run out. ``runs``: ``group_runs(groups)`` and
+    ``held_out``: ``np.flatnonzero(~exclude_mask)``, if already computed (every unit of a site shares them);
+    the draw is the same either way.
     """
     v, eligible = _prepare(values, exclude_mask)
     g = np.arange(v.size) if groups is None else np.asarray(groups, dtype=np.int64).reshape(-1)
     if g.shape != v.shape:
         raise ValueError(f"groups has shape {g.shape}, values has {v.shape}")
-    cells = _cells(v, plan, eligible)
-    natural = 1.0 / int(eligible.sum())
+    n_eligible = int(eligible.sum())
+    if held_out is not None and held_out.size != n_eligible:
+        raise ValueError(f"held_out has {held_out.size} examples, exclude_mask leaves {n_eligible} eligible")
+    cells = _cells(v, plan, eligible, held_out)
+    natural = 1.0 / n_eligible
     share = [p / c.size for _, p, c in cells]  # what _mixture adds per cell
     probs = np.array([p for _, p, _ in cells])
-    member = np.zeros((len(cells), v.size), dtype=bool)
-    for k, (_, _, c) in enumerate(cells):
-        member[k, c] = True
-    free = np.array([c.size for _, _, c in cells])  # = member.sum(axis=1): a cell's examples not drawn yet
+    member = _Membership(cells, v.size)
+    free = np.array([c.size for _, _, c in cells])  # a cell's examples not drawn yet
     drawn = np.zeros(v.size, dtype=bool)
     taken: list[np.ndarray] = []  # the examples drawn so far (their groups)
     order, first, last = group_runs(g) if runs is None else runs
     out: list[Draw] = []
     while len(out) < n and free.any():
         p = np.where(free > 0, probs, 0.0)
-        k = int(rng.choice(len(cells), p=p / p.sum()))
+        k = _choice(rng, p / p.sum())
         source, _, cell = cells[k]
         r = int(rng.integers(int(free[k])))
         if source == "random":  # the largest cell, ascending (all eligible examples): found from the drawn ones
-            i = _nth_not_drawn(cell, member[k], np.sort(np.concatenate(taken)) if taken else None, r)
+            i = _nth_not_drawn(cell, eligible, np.sort(np.concatenate(taken), kind="stable") if taken else None, r)
         else:
             i = int(cell[~drawn[cell]][r])
         used = order[first[i] : last[i]]
         used = used[~drawn[used]]
         drawn[used] = True
         taken.append(used)
-        free = free - member[:, used].sum(axis=1)
+        free = free - member.counts(used)
         # = natural / _mixture(v.size, cells)[i]: the same sum, in the same order, for this example only
         q = 0.0
-        for j in np.flatnonzero(member[:, i]).tolist():
+        for j in member.cells_of(i):
             q += share[j]
         out.append(Draw(i, source, natural / q))
     return out
 
 
+def _choice(rng: np.random.Generator, p: np.ndarray) -> int:
+    """= ``int(rng.choice(p.size, p=p))`` for probabilities ``p`` that sum to 1: numpy's own steps (its cdf, one
+    uniform, a search), without its argument checks, which cost most of a draw step."""
+    cdf = p.cumsum()
+    cdf /= cdf[-1]
+    return int(cdf.searchsorted(rng.random(), side="right"))
+
+
 def _nth_not_drawn(cell: np.ndarray, in_cell: np.ndarray, drawn: np.ndarray | None, r: int) -> int:
     """``cell[~drawn_mask[cell]][r]`` for an ascending ``cell`` (``in_cell``: its mask over all examples), from
     the sorted drawn examples instead of a pass over the whole cell: the r-th free position is r plus the
-    number of drawn positions d_j (j-th in order) with d_j - j <= r."""
+    number of drawn positions d_j (j-th in order) with d_j - j <= r, found by bisection (d_j - j never
+    decreases), so only a few d_j are looked up."""
     if drawn is None:
         return int(cell[r])
-    positions = np.searchsorted(cell, drawn[in_cell[drawn]])
-    return int(cell[r + int(np.searchsorted(positions - np.arange(positions.size), r, side="right"))])
+    mine = drawn[in_cell[drawn]]
+    return int(cell[r + bisect.bisect_right(range(mine.size), r, key=lambda j: int(cell.searchsorted(mine[j])) - j)])
