@@ -204,7 +204,7 @@ def test_the_walk_catches_rounds_drawn_without_the_window_rule(
 
     honest = rounds_module.draw
 
-    def old_draw(values, plan, n, rng, exclude_mask=None, groups=None, runs=None):  # type: ignore[no-untyped-def]
+    def old_draw(values, plan, n, rng, exclude_mask=None, groups=None, runs=None, held_out=None):  # type: ignore[no-untyped-def]
         return honest(values, plan, n, rng, exclude_mask)  # groups and runs (the window rule) dropped, however passed
 
     monkeypatch.setattr(rounds_module, "draw", old_draw)

@@ -152,9 +152,7 @@ def draw_examples(
         n_skippable = int(np.unique(groups[seen_groups & ~training]).size)
     else:
         seen_groups, n_skippable = seen, 0
-    # held_out is passed on only where given: draw is then called as before it had the argument
-    extra = {} if held_out is None else {"held_out": held_out}
-    candidates = draw(ctx.values, plan, n + n_skippable, rng, training, groups, runs, **extra) if n else []
+    candidates = draw(ctx.values, plan, n + n_skippable, rng, training, groups, runs, held_out=held_out) if n else []
     chosen = tuple(d for d in candidates if not seen_groups[d.index])[:n]
     if len(chosen) < n:
         raise ValueError(
