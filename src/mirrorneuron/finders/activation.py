@@ -77,7 +77,7 @@ def unigram_table(data: SiteData) -> tuple[np.ndarray, np.ndarray]:
     rows, train, tokens = unit_rows(data), data.training, np.asarray(data.tokens)
     uniq, inv, counts = np.unique(tokens[train], return_inverse=True, return_counts=True)
     train_rows, t = np.compress(train, rows, axis=1), uniq.size  # (rows[:, train] is column-major: slow rows)
-    means = np.empty((data.n_units, t + 1))
+    means = np.full((data.n_units, t + 1), np.nan)
     bins = None
     for sl, block in row_blocks(train_rows):
         if bins is None:  # (unit in block, token) → one bin; the first blocks' rows, a prefix for the last one

@@ -17,7 +17,7 @@ def top_examples(data: SiteData, k: int = TOP_K) -> np.ndarray:
     rows = unit_rows(data)
     n = rows.shape[1]
     k = min(k, n)
-    out = np.empty((rows.shape[0], k), dtype=np.int64)
+    out = np.full((rows.shape[0], k), -1, dtype=np.int64)
     for sl, block in row_blocks(rows, sortable(rows.dtype)):
         kth = np.partition(block, n - k, axis=1)[:, n - k]  # k-th largest per unit
         for j, (row, t) in enumerate(zip(block, kth, strict=True), start=sl.start):

@@ -69,7 +69,7 @@ def moments(values: np.ndarray) -> Moments:
     then the centred powers of the same block, in cache)."""
     rows = _rows(values, "moments")
     n = rows.shape[1]
-    out = np.empty((5, rows.shape[0]))
+    out = np.full((5, rows.shape[0]), np.nan)  # (a row no block reached is NaN, never stale memory)
     for sl, x in row_blocks(rows):
         out[3, sl] = np.count_nonzero(x > 0, axis=1) / n
         out[2, sl] = x.max(axis=1)
@@ -90,7 +90,7 @@ def density_rows(values: np.ndarray) -> np.ndarray:
     has it (the mean of the two middle values when n is even)."""
     rows = _rows(values, "density")
     n, k = rows.shape[1], rows.shape[1] // 2
-    out = np.empty(rows.shape[0])
+    out = np.full(rows.shape[0], np.nan)
     for sl, x in row_blocks(rows, sortable(rows.dtype)):
         x.partition(k, axis=1)  # x[:, k] is each row's k-th smallest, the values before it are ≤ it
         hi = x[:, k].astype(np.float64)
