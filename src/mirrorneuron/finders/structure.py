@@ -5,22 +5,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from mirrorneuron.finders.activation import columns
+from mirrorneuron.finders.activation import unit_rows
 from mirrorneuron.finders.base import Finder, SiteData
-from mirrorneuron.units.poly import CONTEXT, TOP_K, context_clusters, diversity
+from mirrorneuron.units.poly import CONTEXT, TOP_K, context_clusters, diversity, row_blocks, sortable
 
 TOP_SHARE_K = 5
 
 
 def top_examples(data: SiteData, k: int = TOP_K) -> np.ndarray:
     """[U, k] indices of each unit's ``k`` highest values, ties to the lower index (as ``units.poly``)."""
-    cols = columns(data)
-    k = min(k, cols.shape[1])
-    kth = np.partition(cols, cols.shape[1] - k, axis=1)[:, cols.shape[1] - k]  # k-th largest per unit
-    out = np.empty((cols.shape[0], k), dtype=np.int64)
-    for j, (col, t) in enumerate(zip(cols, kth, strict=True)):
-        cand = np.flatnonzero(col >= t)
-        out[j] = cand[np.argsort(-col[cand], kind="stable")][:k]
+    rows = unit_rows(data)
+    n = rows.shape[1]
+    k = min(k, n)
+    out = np.full((rows.shape[0], k), -1, dtype=np.int64)
+    for sl, block in row_blocks(rows, sortable(rows.dtype)):
+        kth = np.partition(block, n - k, axis=1)[:, n - k]  # k-th largest per unit
+        for j, (row, t) in enumerate(zip(block, kth, strict=True), start=sl.start):
+            cand = np.flatnonzero(row >= t)
+            out[j] = cand[np.argsort(-row[cand], kind="stable")][:k]
     return out
 
 

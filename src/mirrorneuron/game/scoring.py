@@ -185,3 +185,23 @@ def summarize(actual: Any, predicted: Any, *, scale: Any = None, weights: Any = 
         weighted_abs_dev_explained=wade,
         weighted_flags=wflags,
     )
+
+
+def r2_rows(actual: Any, predicted: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``summarize``'s unweighted R² for many sets of rounds at once: row ``i`` of ``actual`` and ``predicted``
+    ([sets, rounds]) is one set. Returns (r2, constant): r2 = 1 − mean((a−p)²) / mean((a−ā)²) per row, and
+    where a row's actual is constant (``summarize`` flags ``constant_actual``) r2 = 0 and constant is True;
+    no rounds: r2 = 0 (``summarize``'s ``empty``). Equal to ``summarize(a[i], p[i]).r2`` up to rounding."""
+    a, p = np.asarray(actual, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
+    if a.ndim != 2 or a.shape != p.shape:
+        raise ValueError(f"actual {a.shape} and predicted {p.shape} must be [sets, rounds] of one shape")
+    if a.shape[1] == 0:
+        return np.zeros(a.shape[0]), np.zeros(a.shape[0], dtype=bool)
+    hi, lo = a.max(axis=1), a.min(axis=1)
+    da, err = a - a.mean(axis=1, keepdims=True), a - p
+    var_a, sse = np.einsum("ij,ij->i", da, da) / a.shape[1], np.einsum("ij,ij->i", err, err) / a.shape[1]
+    if not (np.isfinite(hi).all() and np.isfinite(lo).all() and np.isfinite(sse).all()):  # (cheaper than isfinite(a))
+        finite_array("actual", a), finite_array("predicted", p)  # raises, naming the input with NaN or inf
+    constant = hi - lo <= 1e-12 * np.maximum(1.0, np.maximum(np.abs(hi), np.abs(lo)))  # _is_constant per row
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(constant, 0.0, 1.0 - sse / var_a), constant

@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,20 +22,91 @@ import numpy as np
 TOP_K, CONTEXT, JACCARD = 20, 8, 0.25
 
 
+BLOCK = 1 << 18  # values per block of rows: many long rows go through a few at a time (2 MB of float64)
+
+
+def row_blocks(rows: np.ndarray, dtype: Any = np.float64) -> Iterator[tuple[slice, np.ndarray]]:
+    """(slice, block): the rows of ``rows`` [m, n], about :data:`BLOCK` values (at least one row) at a time, cast
+    to ``dtype`` in one buffer that every block reuses (a fresh array per block costs its page faults again),
+    so each block may be changed in place and is gone at the next step."""
+    m, n = rows.shape
+    step = max(1, BLOCK // max(1, n))
+    buf = np.empty((min(step, m), n), dtype=dtype)
+    for i in range(0, m, step):
+        sl = slice(i, min(i + step, m))
+        block = buf[: sl.stop - sl.start]
+        np.copyto(block, rows[sl], casting="unsafe")
+        yield sl, block
+
+
+def _rows(values: np.ndarray, what: str) -> np.ndarray:
+    rows = np.asarray(values)
+    if rows.ndim != 2 or rows.shape[1] == 0:
+        raise ValueError(f"{what} needs rows of at least one value, [units, n]; got shape {rows.shape}")
+    return rows
+
+
+def sortable(dtype: Any) -> np.dtype[Any]:
+    """The dtype to sort or partition values of ``dtype`` in: float32 at least (exact for float16, whose
+    comparisons numpy does slowly)."""
+    return np.result_type(dtype, np.float32)
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Per row of values (population statistics, float64): ``positive`` = fraction of values > 0;
+    ``kurtosis`` = excess kurtosis mean(((v − mean) / std)⁴) − 3, 0 where std is 0 or not finite."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    max: np.ndarray
+    positive: np.ndarray
+    kurtosis: np.ndarray
+
+
+def moments(values: np.ndarray) -> Moments:
+    """:class:`Moments` of each row of ``values`` [m, n], centred within each block of rows (the mean first,
+    then the centred powers of the same block, in cache)."""
+    rows = _rows(values, "moments")
+    n = rows.shape[1]
+    out = np.full((5, rows.shape[0]), np.nan)  # (a row no block reached is NaN, never stale memory)
+    for sl, x in row_blocks(rows):
+        out[3, sl] = np.count_nonzero(x > 0, axis=1) / n
+        out[2, sl] = x.max(axis=1)
+        out[0, sl] = mean = x.mean(axis=1)
+        x -= mean[:, None]
+        x *= x  # (v − mean)²
+        var = x.sum(axis=1) / n
+        out[1, sl] = sd = np.sqrt(var)
+        ok = (sd > 0) & np.isfinite(sd)
+        x *= np.where(ok, 1.0 / np.where(ok, var, 1.0), 0.0)[:, None]  # ((v − mean) / std)²
+        x *= x
+        out[4, sl] = np.where(ok, x.sum(axis=1) / n - 3.0, 0.0)
+    return Moments(*out)
+
+
+def density_rows(values: np.ndarray) -> np.ndarray:
+    """:func:`density` of each row of ``values`` [m, n]; the median from one partition per row, as np.median
+    has it (the mean of the two middle values when n is even)."""
+    rows = _rows(values, "density")
+    n, k = rows.shape[1], rows.shape[1] // 2
+    out = np.full(rows.shape[0], np.nan)
+    for sl, x in row_blocks(rows, sortable(rows.dtype)):
+        x.partition(k, axis=1)  # x[:, k] is each row's k-th smallest, the values before it are ≤ it
+        hi = x[:, k].astype(np.float64)
+        med = hi if n % 2 else (x[:, :k].max(axis=1).astype(np.float64) + hi) / 2
+        top = x[:, k:].max(axis=1).astype(np.float64)
+        above = np.count_nonzero(x > (med + 0.1 * (top - med))[:, None], axis=1) / n
+        out[sl] = np.where(top <= med, 0.0, above)
+    return out
+
+
 def density(values: np.ndarray) -> float:
-    v = np.asarray(values, dtype=np.float64)
-    med, top = float(np.median(v)), float(v.max())
-    if top <= med:
-        return 0.0
-    return float((v > med + 0.1 * (top - med)).mean())
+    return float(density_rows(np.asarray(values, dtype=np.float64).reshape(1, -1))[0])
 
 
 def kurtosis(values: np.ndarray) -> float:
-    v = np.asarray(values, dtype=np.float64)
-    sd = v.std()
-    if sd == 0 or not np.isfinite(sd):
-        return 0.0
-    return float((((v - v.mean()) / sd) ** 4).mean() - 3.0)
+    return float(moments(np.asarray(values, dtype=np.float64).reshape(1, -1)).kurtosis[0])
 
 
 def top_examples(values: np.ndarray, k: int = TOP_K) -> np.ndarray:
