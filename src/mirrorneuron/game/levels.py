@@ -14,7 +14,7 @@ import numpy as np
 
 from mirrorneuron.game.context import Contributions, Example, NeighbourHint, UnitContext
 from mirrorneuron.game.sampling import References, sorted_quantiles
-from mirrorneuron.game.scoring import SCALE_FLOOR, finite_array, unit_scale
+from mirrorneuron.game.scoring import finite_array, scale_of, unit_scale
 
 # Less information = harder = a larger multiplier on the insight points (game.scoring.insight_points).
 _MULTIPLIERS = {0: 2.0, 1: 1.5, 2: 1.2, 3: 1.0}
@@ -80,9 +80,8 @@ class UnitStats:
         qs = sorted_quantiles(np.sort(v), [q for _, q in QUANTILES])
         if (qs == 0).any() and _mixed_zero_signs(v):  # a zero quantile's sign is numpy's partition's to tell
             qs, scale = np.quantile(v, [q for _, q in QUANTILES]), unit_scale(v)
-        else:  # = unit_scale(v): q99 − q01, else max − min, floored (q01 and q99 are QUANTILES' first and last)
-            scale = float(qs[-1] - qs[0])
-            scale = max(scale if scale > 0.0 else hi - lo, SCALE_FLOOR)
+        else:  # = unit_scale(v) (q01 and q99 are QUANTILES' first and last)
+            scale = scale_of(float(qs[0]), float(qs[-1]), lo, hi)
         named = tuple((name, float(x)) for (name, _), x in zip(QUANTILES, qs, strict=True))
         return cls(lo, hi, mean, named, scale)
 

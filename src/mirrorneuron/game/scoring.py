@@ -42,10 +42,13 @@ def unit_scale(values: Any) -> float:
     if v.size == 0:
         raise ValueError("values is empty: a unit's scale needs at least one activation")
     q01, q99 = np.quantile(v, [0.01, 0.99])
-    scale = float(q99 - q01)
-    if scale <= 0.0:
-        scale = float(v.max() - v.min())
-    return max(scale, SCALE_FLOOR)
+    return scale_of(float(q01), float(q99), float(v.min()), float(v.max()))
+
+
+def scale_of(q01: float, q99: float, lo: float, hi: float) -> float:
+    """:func:`unit_scale` from the values' 1st and 99th percentiles, min and max (already computed)."""
+    scale = q99 - q01
+    return max(scale if scale > 0.0 else hi - lo, SCALE_FLOOR)
 
 
 def round_score(guess: float, actual: float, scale: float) -> float:
