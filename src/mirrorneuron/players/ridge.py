@@ -53,11 +53,13 @@ def fit(rows: list[Features], targets: list[float], alpha: float) -> RidgeFit:
 
 
 def _fit_matrix(x: np.ndarray, columns: dict[str, int], targets: list[float], alpha: float) -> RidgeFit:
-    rms = np.sqrt(np.mean(x * x, axis=0))
+    rms = np.sqrt(np.add.reduce(x * x, axis=0) / x.shape[0])  # = np.mean's own sum and division, without its checks
     nonzero = rms > 0
     keep = np.flatnonzero(nonzero)
     # columns are numbered in first-seen order, so the kept ones, in order, are numbered 0, 1, … among themselves
-    kept = dict(zip(compress(columns, nonzero.tolist()), range(keep.size), strict=True))
+    # (all of them, the common case: the same dict). x[:, keep] even then: its memory order is the solve's input.
+    same = keep.size == len(columns)
+    kept = dict(columns) if same else dict(zip(compress(columns, nonzero.tolist()), range(keep.size), strict=True))
     xs = x[:, keep] / rms[keep]
     weights = ridge_solve(xs, np.asarray(targets, dtype=np.float64), alpha)
     return RidgeFit(kept, rms[keep], weights)
