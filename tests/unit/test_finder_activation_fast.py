@@ -228,6 +228,7 @@ def test_r2_rows_equals_summarize_row_by_row() -> None:
 
 
 def test_a_changed_constant_rule_in_summarize_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """r2_rows writes summarize's constant test row-wise: if the two drift apart, the comparison fails."""
+    """r2_rows and summarize share the constant test (scoring._constant_span): if summarize alone changes it,
+    the comparison fails."""
     monkeypatch.setattr(scoring, "_is_constant", lambda x: bool(np.ptp(x) <= 1e-9 * max(1.0, float(np.abs(x).max()))))
     assert r2_disagreements(*r2_cases()) == [3]

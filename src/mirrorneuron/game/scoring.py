@@ -78,7 +78,13 @@ def insight_points(guess: float, actual: float, baseline: float, scale: float, m
 
 
 def _is_constant(x: np.ndarray) -> bool:
-    return bool(np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())))
+    return bool(_constant_span(x.max(), x.min()))
+
+
+def _constant_span(hi: Any, lo: Any) -> Any:
+    """True where values spanning [lo, hi] count as constant: the span is within 1e-12 of their magnitude (at
+    least 1). Elementwise, so one row's or many rows' extremes."""
+    return hi - lo <= 1e-12 * np.maximum(1.0, np.maximum(np.abs(hi), np.abs(lo)))
 
 
 def _centred(a: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -205,6 +211,6 @@ def r2_rows(actual: Any, predicted: Any) -> tuple[np.ndarray, np.ndarray]:
     var_a, sse = np.einsum("ij,ij->i", da, da) / a.shape[1], np.einsum("ij,ij->i", err, err) / a.shape[1]
     if not (np.isfinite(hi).all() and np.isfinite(lo).all() and np.isfinite(sse).all()):  # (cheaper than isfinite(a))
         finite_array("actual", a), finite_array("predicted", p)  # raises, naming the input with NaN or inf
-    constant = hi - lo <= 1e-12 * np.maximum(1.0, np.maximum(np.abs(hi), np.abs(lo)))  # _is_constant per row
+    constant = _constant_span(hi, lo)  # _is_constant per row
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(constant, 0.0, 1.0 - sse / var_a), constant
