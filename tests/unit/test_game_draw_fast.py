@@ -336,13 +336,23 @@ def test_sorted_quantiles_equal_np_quantile_bit_for_bit() -> None:
     for size in (1, 2, 3, 5, 64, 1001):
         for v in _values(rng, size):
             v = finite_array("v", v)
-            got, ref = sampling_mod.sorted_quantiles(np.sort(v), qs), np.quantile(v, qs)
-            if levels_mod._mixed_zero_signs(v):
-                n_mixed += 1
-                assert np.array_equal(got, ref)
-            else:
-                assert got.tobytes() == ref.tobytes()
+            ref = np.quantile(v, qs)
+            for ascending in (np.sort(v), sampling_mod.sort_values(v)):  # float64, and float32 where exact
+                got = sampling_mod.sorted_quantiles(ascending, qs)
+                if levels_mod._mixed_zero_signs(v):
+                    n_mixed += 1
+                    assert np.array_equal(got, ref)
+                else:
+                    assert got.tobytes() == ref.tobytes()
     assert n_mixed  # the ±0 case was exercised
+
+
+def test_values_are_sorted_as_float32_only_where_that_is_exact() -> None:
+    x = np.random.default_rng(3).standard_normal(1000)
+    assert sampling_mod.narrowed(x.astype(np.float32).astype(np.float64)).dtype == np.float32
+    assert sampling_mod.narrowed(x.astype(np.float16).astype(np.float64)).dtype == np.float32
+    assert sampling_mod.narrowed(x) is x  # float64 detail a float32 would lose
+    assert sampling_mod.narrowed(np.array([1e300, 0.0])).dtype == np.float64  # out of float32's range
 
 
 def test_a_wrong_held_out_count_is_refused() -> None:
@@ -375,6 +385,11 @@ def _sorted_finite(name: str, x: Any) -> np.ndarray:
     return np.sort(finite_array(name, x))
 
 
+def _lossy_narrowed(v: np.ndarray) -> np.ndarray:
+    """Planted fault: values sorted as float32 even where that rounds them."""
+    return v.astype(np.float32)
+
+
 def _no_zero_guard(v: np.ndarray) -> bool:
     """Planted fault: the ±0 fallback left out (a zero quantile's sign from the sort, not numpy's partition)."""
     return False
@@ -394,4 +409,6 @@ def test_planted_faults_are_caught() -> None:
     assert _caught(stats_agree, levels_mod, "_mixed_zero_signs", _no_zero_guard)
     assert _caught(draws_agree, sampling_mod, "sorted_quantiles", _edge_off_by_one)  # a bin edge off by one
     assert _caught(draws_agree, sampling_mod, "_Membership", _TopBlind)
+    assert _caught(draws_agree, sampling_mod, "narrowed", _lossy_narrowed)  # bin edges, top pool from rounded values
+    assert _caught(stats_agree, sampling_mod, "narrowed", _lossy_narrowed)  # quantiles of rounded values
     assert _caught(lambda: draw_examples_agree(4), levels_mod, "sorted_quantiles", _edge_off_by_one)

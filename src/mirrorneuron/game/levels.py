@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mirrorneuron.game.context import Contributions, Example, NeighbourHint, UnitContext
-from mirrorneuron.game.sampling import References, sorted_quantiles
+from mirrorneuron.game.sampling import References, sort_values, sorted_quantiles
 from mirrorneuron.game.scoring import finite_array, scale_of, unit_scale
 
 # Less information = harder = a larger multiplier on the insight points (game.scoring.insight_points).
@@ -77,7 +77,7 @@ class UnitStats:
             raise ValueError("values is empty: a unit needs at least one activation")
         lo, hi, mean = float(v.min()), float(v.max()), float(v.mean())  # in the values' order, as numpy sums
         # The quantiles from one sort (numpy's partition per np.quantile call costs more than the sort)
-        qs = sorted_quantiles(np.sort(v), [q for _, q in QUANTILES])
+        qs = sorted_quantiles(sort_values(v), [q for _, q in QUANTILES])
         if (qs == 0).any() and _mixed_zero_signs(v):  # a zero quantile's sign is numpy's partition's to tell
             qs, scale = np.quantile(v, [q for _, q in QUANTILES]), unit_scale(v)
         else:  # = unit_scale(v) (q01 and q99 are QUANTILES' first and last)

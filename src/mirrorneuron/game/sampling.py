@@ -103,7 +103,7 @@ class Draw:
 
 def top_pool(values: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest values, largest first (ties: lower index first)."""
-    neg = -np.asarray(values)
+    neg = -narrowed(np.asarray(values))
     if k <= 0:
         return np.zeros(0, dtype=np.intp)
     if k >= neg.size:
@@ -114,9 +114,27 @@ def top_pool(values: np.ndarray, k: int) -> np.ndarray:
     return candidates[np.argsort(neg[candidates], kind="stable")][:k]
 
 
+def narrowed(v: np.ndarray) -> np.ndarray:
+    """``v`` as float32 when that loses nothing (a float16 or float32 harvest's values), else ``v``: a sort or
+    partition of it orders the same numbers the same way (the conversion is exact and keeps order), in about
+    half the time (twice as many values per SIMD vector)."""
+    if v.dtype == np.float32:
+        return v
+    with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf: not equal, so v is kept
+        v32 = v.astype(np.float32)
+    return v32 if np.array_equal(v32, v) else v
+
+
+def sort_values(values: np.ndarray) -> np.ndarray:
+    """= ``np.sort(values)``, sorted as float32 where that is exact (:func:`narrowed`); ``sorted_quantiles``
+    interpolates its entries in float64 either way."""
+    return np.sort(narrowed(values))
+
+
 def sorted_quantiles(ascending: np.ndarray, qs: Any) -> np.ndarray:
-    """``np.quantile(values, qs)`` (linear) from ``ascending = np.sort(values)`` (float64): the same order
-    statistics and numpy's own interpolation steps, without its partition (which costs as much as the sort).
+    """``np.quantile(values, qs)`` (linear, in float64) from ``ascending = np.sort(values)`` (float32 or float64
+    values; the entries read are converted exactly): the same order statistics and numpy's own interpolation
+    steps, without its partition (which costs as much as the sort).
     One difference: where values hold zeros of both signs, a zero quantile may be -0.0 in one and 0.0 in the
     other (they compare equal, so a sort and a partition may place them differently)."""
     q = np.asarray(qs, dtype=np.float64)
@@ -128,7 +146,7 @@ def sorted_quantiles(ascending: np.ndarray, qs: Any) -> np.ndarray:
     below[past_end] = -1
     above[past_end] = -1
     lo, hi = below.astype(np.intp), above.astype(np.intp)
-    a, b = ascending[lo], ascending[hi]
+    a, b = ascending[lo].astype(np.float64), ascending[hi].astype(np.float64)
     gamma = virtual - lo
     diff = b - a
     out = a + diff * gamma
@@ -141,7 +159,7 @@ def quantile_bins(values: np.ndarray, n_bins: int, among: np.ndarray | None = No
     edge goes up. ``among``: ascending indices; only those are put in bins (the edges still come from all)."""
     # The quantiles are order statistics, so those of the sorted values are the same numbers (a zero's sign
     # aside, which no comparison below sees).
-    edges = sorted_quantiles(np.sort(values), np.linspace(0.0, 1.0, n_bins + 1))
+    edges = sorted_quantiles(sort_values(values), np.linspace(0.0, 1.0, n_bins + 1))
     x = values if among is None else values[among]
     # = np.searchsorted(edges[1:-1], x, side="right") (the edges are sorted): the number of inner edges
     # at or below each value, counted by one comparison per edge instead of a binary search per value
