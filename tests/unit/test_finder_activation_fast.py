@@ -122,7 +122,7 @@ def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> N
 def test_fast_finders_equal_the_per_unit_definitions(dtype: Any, windows: int, positions: int, seed: int) -> None:
     data = site(dtype, windows, positions, seed)
     assert mismatches(data) == set()
-    rows = activation.unit_rows(data)
+    rows = data.rows
     assert rows.dtype == data.acts.dtype and rows.flags.c_contiguous and np.array_equal(rows, data.acts.T)
     nan = {name: np.flatnonzero(np.isnan(get(name)(data))).tolist() for name in FAST}
     flat = [0, 1, 7] if dtype is np.float16 else [0, 1]  # (1000 + 0.05·noise is 1000 in float16)

@@ -1,5 +1,5 @@
 """Finders read off the activation matrix alone: density, kurtosis, the polysemanticity density, max-activation z-score, token-unigram R²
-and a random baseline. Each scores every unit of a site at once, reading the units' values as rows (``unit_rows``,
+and a random baseline. Each scores every unit of a site at once, reading the units' values as rows (``SiteData.rows``,
 one transposing copy per site) in blocks of a few units (``units.poly.row_blocks``)."""
 
 from __future__ import annotations
@@ -12,25 +12,11 @@ from mirrorneuron.finders.base import Finder, SiteData
 from mirrorneuron.game.scoring import r2_rows
 from mirrorneuron.units.poly import Moments, density_rows, moments, row_blocks
 
-TRANSPOSE_ROWS = 64  # examples per block of the transposing copy (its source block stays in cache)
-
-
-def unit_rows(data: SiteData) -> np.ndarray:
-    """The activations as contiguous rows per unit, [U, E], in their own dtype (made once per site, copied in
-    blocks of examples: numpy's own transposing copy of a [128k, 256] float16 matrix is ~5x slower)."""
-    if "rows" not in data.memo:
-        acts = np.asarray(data.acts)
-        out = np.empty(acts.shape[::-1], dtype=acts.dtype)
-        for i in range(0, acts.shape[0], TRANSPOSE_ROWS):
-            out[:, i : i + TRANSPOSE_ROWS] = acts[i : i + TRANSPOSE_ROWS].T
-        data.memo["rows"] = out
-    return np.asarray(data.memo["rows"])
-
 
 def unit_moments(data: SiteData) -> Moments:
     """Every unit's :class:`~mirrorneuron.units.poly.Moments` (once per site: density, kurtosis, max_z share them)."""
     if "moments" not in data.memo:
-        data.memo["moments"] = moments(unit_rows(data))
+        data.memo["moments"] = moments(data.rows)
     m: Moments = data.memo["moments"]
     return m
 
@@ -56,7 +42,7 @@ class PolyDensity(Finder):
     describe = "fraction of examples above 10 % of the way from the median to the max (units.poly density)"
 
     def score(self, data: SiteData) -> np.ndarray:
-        return density_rows(unit_rows(data))
+        return density_rows(data.rows)
 
 
 class MaxZ(Finder):
@@ -74,7 +60,7 @@ def unigram_table(data: SiteData) -> tuple[np.ndarray, np.ndarray]:
     tokens the training half has, then its training mean; and the column predicting each held-out example
     (its token's, the last one for tokens the training half lacks)."""
     assert data.tokens is not None
-    rows, train, tokens = unit_rows(data), data.training, np.asarray(data.tokens)
+    rows, train, tokens = data.rows, data.training, np.asarray(data.tokens)
     uniq, inv, counts = np.unique(tokens[train], return_inverse=True, return_counts=True)
     train_rows, t = np.compress(train, rows, axis=1), uniq.size  # (rows[:, train] is column-major: slow rows)
     means = np.full((data.n_units, t + 1), np.nan)
@@ -104,7 +90,7 @@ class UnigramR2(Finder):
     def score(self, data: SiteData) -> np.ndarray:
         if data.tokens is None:
             return np.full(data.n_units, np.nan)
-        (means, column), held = unigram_table(data), np.compress(~data.training, unit_rows(data), axis=1)
+        (means, column), held = unigram_table(data), np.compress(~data.training, data.rows, axis=1)
         out = np.full(data.n_units, np.nan)
         for sl, block in row_blocks(held):
             r2, constant = r2_rows(block, np.take(means[sl], column, axis=1))

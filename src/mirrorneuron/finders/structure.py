@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from mirrorneuron.finders.activation import unit_rows
 from mirrorneuron.finders.base import Finder, SiteData
 from mirrorneuron.units.poly import CONTEXT, TOP_K, context_clusters, diversity, row_blocks, sortable
 
@@ -14,7 +13,7 @@ TOP_SHARE_K = 5
 
 def top_examples(data: SiteData, k: int = TOP_K) -> np.ndarray:
     """[U, k] indices of each unit's ``k`` highest values, ties to the lower index (as ``units.poly``)."""
-    rows = unit_rows(data)
+    rows = data.rows
     n = rows.shape[1]
     k = min(k, n)
     out = np.full((rows.shape[0], k), -1, dtype=np.int64)

@@ -34,12 +34,19 @@ class NeuronContext(HarvestedUnit):
     """``game.UnitContext`` for one neuron of a harvested model."""
 
     def __init__(
-        self, harvest: Harvest, adapter: TorchAdapter, site: str, index: int, shared: WindowCache | None = None
+        self,
+        harvest: Harvest,
+        adapter: TorchAdapter,
+        site: str,
+        index: int,
+        shared: WindowCache | None = None,
+        values: np.ndarray | None = None,
     ) -> None:
+        """``values``: ``harvest.unit_values(site, index)`` if already read (a site's units read them as rows)."""
         super().__init__(harvest, adapter, site)
         self.index = index
         self.ref = UnitRef(adapter.name, site, "neuron", index)
-        self.values = harvest.unit_values(site, index)
+        self.values = harvest.unit_values(site, index) if values is None else values
         self._forward = lru_cache(maxsize=16)(self._run_window) if shared is None else self._shared_forward
         self._shared = shared
 
