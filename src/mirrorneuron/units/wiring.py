@@ -69,12 +69,29 @@ def _standardised_sample(harvest: Harvest, site: str) -> np.ndarray | None:
     return x
 
 
-def _same_layer(harvest: Harvest, site: str, index: int) -> list[Link]:
-    """The units of the same site whose activations correlate most with this one (on the harvest sample)."""
+CORRELATION_BLOCK = 128  # units whose correlations with the whole site one matrix product computes
+
+
+@lru_cache(maxsize=32)
+def _correlations(harvest: Harvest, site: str, block: int) -> np.ndarray | None:
+    """[U, B] correlations of every unit of the site with units ``block·B … block·B + B − 1`` on the harvest
+    sample: one matrix product for B units (a site's units ask in turn; one product per unit reads the whole
+    sample each time, ~15x slower in all)."""
     x = _standardised_sample(harvest, site)
     if x is None:
+        return None
+    b = CORRELATION_BLOCK
+    corr = x.T @ np.ascontiguousarray(x[:, block * b : (block + 1) * b]) / len(x)
+    corr.setflags(write=False)
+    return corr
+
+
+def _same_layer(harvest: Harvest, site: str, index: int) -> list[Link]:
+    """The units of the same site whose activations correlate most with this one (on the harvest sample)."""
+    block = _correlations(harvest, site, index // CORRELATION_BLOCK)
+    if block is None:
         return []
-    corr = x.T @ x[:, index] / len(x)
+    corr = block[:, index % CORRELATION_BLOCK].copy()
     corr[index] = 0.0
     return [Link(f"{site}#{j} (r={corr[j]:+.2f})", site, j) for j in _top(corr, N_SAME)]
 
