@@ -57,6 +57,7 @@ def test_lm_training_is_reproducible_and_saves_everything(small_lm_dir: Path, tm
     again = train(cfg, tmp_path / "again")
     first = json.loads((small_lm_dir / "metrics.json").read_text())
     assert again["val_loss"] == pytest.approx(first["val_loss"], abs=1e-3)
+    _assert_recorded(load_checkpoint(small_lm_dir))  # the trainer's figures (from its own streams) = a fresh evaluation
     assert {p.name for p in small_lm_dir.iterdir()} == {
         "model.safetensors",
         "config.json",

@@ -56,11 +56,17 @@ def naive_bayes_logits(trains: list[torch.Tensor], windows: torch.Tensor, vocab_
     return logp[windows].cumsum(dim=1)
 
 
-def textcls_metrics(cfg: ZooConfig, model: TextClassifier, tok: Tokenizer) -> dict[str, float]:
+def textcls_metrics(
+    cfg: ZooConfig,
+    model: TextClassifier,
+    tok: Tokenizer,
+    streams: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> dict[str, float]:
     """``val_loss`` (mean per-position cross-entropy), ``val_accuracy`` (at the last position) and
-    ``unigram_val_loss`` (the naive-Bayes baseline's per-position cross-entropy) on the balanced held-out windows."""
+    ``unigram_val_loss`` (the naive-Bayes baseline's per-position cross-entropy) on the balanced held-out windows.
+    ``streams``: ``class_streams(cfg, tok)`` if already made."""
     assert cfg.transformer is not None
-    streams = class_streams(cfg, tok)
+    streams = class_streams(cfg, tok) if streams is None else streams
     windows, labels = _val_windows(cfg, streams)
     logits = torch.cat([model(w) for w in windows.split(64)])  # [N, P, C]
     per_pos = labels.repeat_interleave(windows.shape[1])

@@ -127,18 +127,25 @@ def lm_streams(cfg: ZooConfig, tok: Tokenizer) -> tuple[torch.Tensor, torch.Tens
     return stream[:-n_val], stream[-n_val:]
 
 
-def validation_metrics(cfg: ZooConfig, model: nn.Module, tok: Tokenizer | None = None) -> dict[str, float]:
+def validation_metrics(
+    cfg: ZooConfig,
+    model: nn.Module,
+    tok: Tokenizer | None = None,
+    streams: Any = None,
+) -> dict[str, float]:
     """The validation figures ``metrics.json`` records (unrounded), computed on the config's validation split:
     ``val_loss`` and ``unigram_val_loss`` (language models, with ``tok``), ``val_loss`` and ``val_accuracy``
     (digits), ``val_loss``, ``val_accuracy`` and ``unigram_val_loss`` (textcls, see :mod:`.textcls`). The trainer
-    records exactly these; ``model`` must be in eval mode."""
+    records exactly these; ``model`` must be in eval mode. ``streams``: the token streams they read
+    (``lm_streams(cfg, tok)``, or ``textcls.class_streams`` for textcls) if already made: the trainer has them,
+    and encoding the corpus again costs seconds."""
     with torch.no_grad():
         if cfg.task == "textcls":
             assert tok is not None and isinstance(model, TextClassifier)
-            return textcls_metrics(cfg, model, tok)
+            return textcls_metrics(cfg, model, tok, streams)
         if cfg.task == "lm":
             assert cfg.transformer is not None and tok is not None and isinstance(model, TinyTransformer)
-            train, val = lm_streams(cfg, tok)
+            train, val = lm_streams(cfg, tok) if streams is None else streams
             span = cfg.transformer.n_ctx + 1
             windows = val[: (len(val) // span) * span].view(-1, span)
             return {
@@ -173,7 +180,7 @@ def _train_lm(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module, dic
         return model.loss(train[starts[:, None] + torch.arange(span)])
 
     train_loss = _fit(cfg, model, batch_loss, progress)
-    metrics = _rounded(validation_metrics(cfg, model, tok)) | {
+    metrics = _rounded(validation_metrics(cfg, model, tok, (train, val))) | {
         "train_loss": round(train_loss, 4),
         "corpus": corpus.id,
         "corpus_checksum": corpus.checksum,
@@ -186,7 +193,8 @@ def _train_textcls(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module
     assert cfg.transformer is not None
     corpus = load_corpus(cfg.corpus)
     tok = train_tokenizer(corpus, cfg.transformer.vocab_size)
-    trains = [train for train, _ in class_streams(cfg, tok)]
+    streams = class_streams(cfg, tok)
+    trains = [train for train, _ in streams]
     torch.manual_seed(cfg.seed)
     model = TextClassifier(cfg.transformer, cfg.classes)
     n_ctx = cfg.transformer.n_ctx
@@ -200,7 +208,7 @@ def _train_textcls(cfg: ZooConfig, progress: Progress | None) -> tuple[nn.Module
         return model.class_loss(torch.stack(rows), labels)
 
     train_loss = _fit(cfg, model, batch_loss, progress)
-    metrics = _rounded(validation_metrics(cfg, model, tok)) | {
+    metrics = _rounded(validation_metrics(cfg, model, tok, streams)) | {
         "train_loss": round(train_loss, 4),
         "chance_accuracy": round(1 / len(trains), 4),
         "corpus": corpus.id,
