@@ -150,7 +150,13 @@ def play_and_walk(app: FastAPI, db_url: str, feedback: bool) -> Iterator[WalkRes
                 [anonymous, b, a],
                 [v for rid, (_, v) in secret.items() if rid not in answered],
                 ids,
-                query={"unit": [UNIT], "text": [TEXT], "level": [level], "trained": [True], "site": ["blocks.0.mlp.post"]},
+                query={
+                    "unit": [UNIT],
+                    "text": [TEXT],
+                    "level": [level],
+                    "trained": [True],
+                    "site": ["blocks.0.mlp.post"],
+                },
                 creates=creates() if first else {},
                 skip_posts={**SKIP_POSTS, **({} if first else dict.fromkeys(creates(), "done in the first walk"))},
                 page_query={"unit": UNIT, "text": TEXT},
@@ -267,7 +273,14 @@ def test_the_walker_finds_a_planted_truth_in_json_and_html(app: FastAPI, db_url:
         a = Client("A", TestClient(target, cookies=joined.client.cookies), csrf=joined.csrf, id=joined.id)
         clients = [Client("no cookie", TestClient(target), anonymous=True), Client.player("B", target), a]
         rounds = list(truths(db_url, games[:1]))
-        ids = {"game_id": games[:1], "round_id": rounds, "unit_id": [UNIT], "study_id": [study.id], "player_id": [a.id], "model": [MODEL]}
+        ids = {
+            "game_id": games[:1],
+            "round_id": rounds,
+            "unit_id": [UNIT],
+            "study_id": [study.id],
+            "player_id": [a.id],
+            "model": [MODEL],
+        }
         ids["token"] = [share_token(app.state.mn.keys, games[0])]
         skip = {**SKIP_POSTS, **dict.fromkeys(creates(), "not needed here")}
         return walk(app, clients, [truth], ids, {"unit": [UNIT], "text": [TEXT]}, {}, skip)
