@@ -37,6 +37,7 @@ UNIT = f"{MODEL}/{SITE}/direction/{NAME}"
 ROUNDS = 2
 SAMPLING = {"top": 0.5, "bins": 0.5, "random": 0.0}
 SEEDS = {True: 93, False: 37}  # fixed study seeds: the walk is repeatable
+WINDOW_SEED = 238  # the first seed whose within-player draw shares a window under the old draw (shares_a_window)
 TEXT = "It is a truth universally acknowledged"
 SKIP_POSTS: dict[str, str] = {
     "/api/rounds/{round_id}/guess": "answers a round: the test guesses itself, after each walk",
@@ -214,7 +215,9 @@ def test_the_walk_catches_rounds_drawn_without_the_window_rule(
         return honest(values, plan, n, rng, exclude_mask)  # groups and runs (the window rule) dropped, however passed
 
     monkeypatch.setattr(rounds_module, "draw", old_draw)
-    seed = next(s for s in range(1000) if shares_a_window(app, s))
+    # the known first such seed is tried first (the search costs ≈ 4 s); it is checked like any other, and if
+    # the draws change so that it no longer shares a window, the search runs as before
+    seed = next(s for s in (WINDOW_SEED, *range(1000)) if shares_a_window(app, s))
     monkeypatch.setitem(SEEDS, True, seed)
     for n, result in enumerate(play_and_walk(app, db_url, True), start=1):
         try:
