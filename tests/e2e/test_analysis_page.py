@@ -46,10 +46,16 @@ def analysis_site(
     engine.dispose()
     out = home / "report"
     cmd = [sys.executable, "-m", "mirrorneuron", "analyze", "--out", str(out)]
-    done = subprocess.run(cmd, env=e2e._env(home), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    with e2e._serving(home) as url:
-        yield url, out / "index.html"
+    # the CLI report runs while the server starts: both only read the simulated store
+    pipe = subprocess.PIPE
+    with subprocess.Popen(cmd, env=e2e._env(home), stdout=pipe, stderr=pipe, text=True) as cli:
+        try:
+            with e2e._serving(home) as url:
+                stdout, stderr = cli.communicate(timeout=300)
+                assert cli.returncode == 0, stdout + stderr
+                yield url, out / "index.html"
+        finally:
+            cli.kill()  # no-op once it has exited
 
 
 def check_report(page: Page, twin: dict[str, Any]) -> None:

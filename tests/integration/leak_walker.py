@@ -18,6 +18,7 @@ pick units whose values are spread far wider than 0.001 (chance coincidences the
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import re
@@ -37,6 +38,7 @@ NUMBER = re.compile(r"(?<![\d.])[-+\u2212]?\d+(?:\.(\d+))?(?:[eE][-+]?\d+)?(?!\d
 ID_KEYS = ("game_id", "next_game_id", "study_id", "round_id", "player_id")
 REDIRECT = re.compile(r"^/(play|studies|s|players)/([^/?#]+)$")
 REDIRECT_PARAM = {"play": "game_id", "studies": "study_id", "s": "study_id", "players": "player_id"}
+
 
 @dataclass(frozen=True)
 class Create:
@@ -188,9 +190,7 @@ def routes(app: FastAPI, spec: Mapping[str, Any]) -> list[Route]:
         if getattr(r, "include_in_schema", False):
             continue  # listed from the schema
         dependant = getattr(r, "dependant", None)
-        query = tuple(
-            (q.name, q.field_info.is_required(), ()) for q in (dependant.query_params if dependant else [])
-        )
+        query = tuple((q.name, q.field_info.is_required(), ()) for q in (dependant.query_params if dependant else []))
         for method in sorted(r.methods or ()):
             out.append(Route(method, *_template_params(r.path), query))
     return out
@@ -267,6 +267,23 @@ def walk(
     ``skip_posts``: POST path template → why it is not walked (it answers a round, or changes settings);
     ``page_query``: query values also sent to each HTML page without path parameters (such pages read some
     straight from the request: ``/custom?unit=``, ``/?unit=``)."""
+    with contextlib.ExitStack() as stack:
+        for c in clients:  # one event-loop thread per client for the whole walk, not a new one per request
+            if c.client.portal is None:
+                stack.enter_context(c.client)
+        return _walk(app, clients, secrets, ids, query, creates, skip_posts, page_query)
+
+
+def _walk(
+    app: FastAPI,
+    clients: Sequence[Client],
+    secrets: Sequence[float],
+    ids: Mapping[str, Sequence[str]],
+    query: Mapping[str, Sequence[Any]],
+    creates: Mapping[str, Create],
+    skip_posts: Mapping[str, str],
+    page_query: Mapping[str, str] | None,
+) -> WalkResult:
     result, wanted = WalkResult(), Secrets(secrets)
     spec = clients[0].send("GET", app.openapi_url or "/api/openapi.json").json()  # as served
     every = routes(app, spec)

@@ -37,6 +37,7 @@ UNIT = f"{MODEL}/{SITE}/direction/{NAME}"
 ROUNDS = 2
 SAMPLING = {"top": 0.5, "bins": 0.5, "random": 0.0}
 SEEDS = {True: 93, False: 37}  # fixed study seeds: the walk is repeatable
+WINDOW_SEED = 238  # the first seed whose within-player draw shares a window under the old draw (shares_a_window)
 TEXT = "It is a truth universally acknowledged"
 SKIP_POSTS: dict[str, str] = {
     "/api/rounds/{round_id}/guess": "answers a round: the test guesses itself, after each walk",
@@ -150,7 +151,13 @@ def play_and_walk(app: FastAPI, db_url: str, feedback: bool) -> Iterator[WalkRes
                 [anonymous, b, a],
                 [v for rid, (_, v) in secret.items() if rid not in answered],
                 ids,
-                query={"unit": [UNIT], "text": [TEXT], "level": [level], "trained": [True], "site": ["blocks.0.mlp.post"]},
+                query={
+                    "unit": [UNIT],
+                    "text": [TEXT],
+                    "level": [level],
+                    "trained": [True],
+                    "site": ["blocks.0.mlp.post"],
+                },
                 creates=creates() if first else {},
                 skip_posts={**SKIP_POSTS, **({} if first else dict.fromkeys(creates(), "done in the first walk"))},
                 page_query={"unit": UNIT, "text": TEXT},
@@ -208,7 +215,9 @@ def test_the_walk_catches_rounds_drawn_without_the_window_rule(
         return honest(values, plan, n, rng, exclude_mask)  # groups and runs (the window rule) dropped, however passed
 
     monkeypatch.setattr(rounds_module, "draw", old_draw)
-    seed = next(s for s in range(1000) if shares_a_window(app, s))
+    # the known first such seed is tried first (the search costs ≈ 4 s); it is checked like any other, and if
+    # the draws change so that it no longer shares a window, the search runs as before
+    seed = next(s for s in (WINDOW_SEED, *range(1000)) if shares_a_window(app, s))
     monkeypatch.setitem(SEEDS, True, seed)
     for n, result in enumerate(play_and_walk(app, db_url, True), start=1):
         try:
@@ -267,7 +276,14 @@ def test_the_walker_finds_a_planted_truth_in_json_and_html(app: FastAPI, db_url:
         a = Client("A", TestClient(target, cookies=joined.client.cookies), csrf=joined.csrf, id=joined.id)
         clients = [Client("no cookie", TestClient(target), anonymous=True), Client.player("B", target), a]
         rounds = list(truths(db_url, games[:1]))
-        ids = {"game_id": games[:1], "round_id": rounds, "unit_id": [UNIT], "study_id": [study.id], "player_id": [a.id], "model": [MODEL]}
+        ids = {
+            "game_id": games[:1],
+            "round_id": rounds,
+            "unit_id": [UNIT],
+            "study_id": [study.id],
+            "player_id": [a.id],
+            "model": [MODEL],
+        }
         ids["token"] = [share_token(app.state.mn.keys, games[0])]
         skip = {**SKIP_POSTS, **dict.fromkeys(creates(), "not needed here")}
         return walk(app, clients, [truth], ids, {"unit": [UNIT], "text": [TEXT]}, {}, skip)

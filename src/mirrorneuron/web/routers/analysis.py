@@ -18,7 +18,6 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from mirrorneuron.analysis.report import build_report, load_data, period, render_sections, report_json
 from mirrorneuron.store.locks import locked_units
 from mirrorneuron.store.models import Guess
 from mirrorneuron.web.deps import AppState, MaybePlayer, PlayerId, State
@@ -52,6 +51,10 @@ def _cache(request: Request) -> AnalysisCache:
 
 
 def _build(engine: Engine, study: str | None, exclude: frozenset[str]) -> Built:
+    # imported here, not at the top: analysis pulls in pandas, scipy and matplotlib (≈ 2 s), which every
+    # server process would otherwise import at start; _build runs in the thread pool, off the event loop
+    from mirrorneuron.analysis.report import build_report, load_data, period, render_sections, report_json
+
     report = build_report(load_data(engine, study=study, exclude_units=exclude))
     report.covers.update(period(engine, study=study, exclude_units=exclude), withheld_units=len(exclude))
     return Built(AnalysisOut.model_validate(report_json(report)), str(render_sections(report)))
