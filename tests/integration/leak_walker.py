@@ -251,6 +251,16 @@ def _found_ids(body: Any, location: str | None) -> dict[str, set[str]]:
     return out
 
 
+@contextlib.contextmanager
+def _opened(clients: Sequence[Client]) -> Iterator[None]:
+    """Each client's TestClient entered (its event-loop portal started) unless it already is, for a block."""
+    with contextlib.ExitStack() as stack:
+        for c in clients:
+            if c.client.portal is None:
+                stack.enter_context(c.client)
+        yield
+
+
 def walk(
     app: FastAPI,
     clients: Sequence[Client],
@@ -267,64 +277,48 @@ def walk(
     ``skip_posts``: POST path template → why it is not walked (it answers a round, or changes settings);
     ``page_query``: query values also sent to each HTML page without path parameters (such pages read some
     straight from the request: ``/custom?unit=``, ``/?unit=``)."""
-    with contextlib.ExitStack() as stack:
-        for c in clients:  # one event-loop thread per client for the whole walk, not a new one per request
-            if c.client.portal is None:
-                stack.enter_context(c.client)
-        return _walk(app, clients, secrets, ids, query, creates, skip_posts, page_query)
+    with _opened(clients):  # one event-loop thread per client for the whole walk, not a new one per request
+        result, wanted = WalkResult(), Secrets(secrets)
+        spec = clients[0].send("GET", app.openapi_url or "/api/openapi.json").json()  # as served
+        every = routes(app, spec)
+        posts = {r.path for r in every if r.method == "POST"}
+        unclassified = posts - set(creates) - set(skip_posts)
+        if unclassified:
+            raise AssertionError(f"POST routes the walker does not know how to treat: {sorted(unclassified)}")
+        known: dict[str, set[str]] = {k: set(v) for k, v in ids.items()}
 
+        def record(c: Client, route: Route, url: str, r: Any, params: Mapping[str, Any] | None = None) -> None:
+            method = route.method
+            result.routes.add((method, route.path))
+            shown = url + (f"?{urlencode(params)}" if params else "")
+            result.requests.append((c.name, method, shown, r.status_code))
+            found, binary = response_hits(r, wanted)
+            if binary:
+                result.unscanned.append(f"{c.name} {method} {shown}")
+            result.hits += [Hit(c.name, method, shown, r.status_code, where, raw) for where, raw in found]
 
-def _walk(
-    app: FastAPI,
-    clients: Sequence[Client],
-    secrets: Sequence[float],
-    ids: Mapping[str, Sequence[str]],
-    query: Mapping[str, Sequence[Any]],
-    creates: Mapping[str, Create],
-    skip_posts: Mapping[str, str],
-    page_query: Mapping[str, str] | None,
-) -> WalkResult:
-    result, wanted = WalkResult(), Secrets(secrets)
-    spec = clients[0].send("GET", app.openapi_url or "/api/openapi.json").json()  # as served
-    every = routes(app, spec)
-    posts = {r.path for r in every if r.method == "POST"}
-    unclassified = posts - set(creates) - set(skip_posts)
-    if unclassified:
-        raise AssertionError(f"POST routes the walker does not know how to treat: {sorted(unclassified)}")
-    known: dict[str, set[str]] = {k: set(v) for k, v in ids.items()}
-
-    def record(c: Client, route: Route, url: str, r: Any, params: Mapping[str, Any] | None = None) -> None:
-        method = route.method
-        result.routes.add((method, route.path))
-        shown = url + (f"?{urlencode(params)}" if params else "")
-        result.requests.append((c.name, method, shown, r.status_code))
-        found, binary = response_hits(r, wanted)
-        if binary:
-            result.unscanned.append(f"{c.name} {method} {shown}")
-        result.hits += [Hit(c.name, method, shown, r.status_code, where, raw) for where, raw in found]
-
-    given = {k: sorted(v) for k, v in known.items()}  # POSTs fill in the given ids only: no snowballing
-    for route in (r for r in every if r.method == "POST" and r.path in creates):
-        create = creates[route.path]
-        for c, url, body in itertools.product(clients, list(_fill(route, given, spec)), create.bodies):
-            if create.form:
-                r = c.send("POST", url, data={**body, "csrf_token": c.csrf})
-            else:
-                r = c.send("POST", url, json=body, headers={"X-CSRF-Token": c.csrf})
-            record(c, route, url, r)
-            parsed = r.json() if "json" in r.headers.get("content-type", "") else None
-            for k, v in _found_ids(parsed, r.headers.get("location")).items():
-                known.setdefault(k, set()).update(v)
-    for route in (r for r in every if r.method in ("GET", "HEAD")):
-        html = not route.path.startswith("/api/")
-        for url in _fill(route, {k: sorted(v) for k, v in known.items()}, spec):
-            params_list = _queries(route, query)
-            if html and page_query and not route.params:
-                params_list = [*params_list, {**params_list[0], **page_query}]
-            for params, c in itertools.product(params_list, clients):
-                r = c.send(route.method, url, params=params)
-                record(c, route, url, r, params=params)
-    return result
+        given = {k: sorted(v) for k, v in known.items()}  # POSTs fill in the given ids only: no snowballing
+        for route in (r for r in every if r.method == "POST" and r.path in creates):
+            create = creates[route.path]
+            for c, url, body in itertools.product(clients, list(_fill(route, given, spec)), create.bodies):
+                if create.form:
+                    r = c.send("POST", url, data={**body, "csrf_token": c.csrf})
+                else:
+                    r = c.send("POST", url, json=body, headers={"X-CSRF-Token": c.csrf})
+                record(c, route, url, r)
+                parsed = r.json() if "json" in r.headers.get("content-type", "") else None
+                for k, v in _found_ids(parsed, r.headers.get("location")).items():
+                    known.setdefault(k, set()).update(v)
+        for route in (r for r in every if r.method in ("GET", "HEAD")):
+            html = not route.path.startswith("/api/")
+            for url in _fill(route, {k: sorted(v) for k, v in known.items()}, spec):
+                params_list = _queries(route, query)
+                if html and page_query and not route.params:
+                    params_list = [*params_list, {**params_list[0], **page_query}]
+                for params, c in itertools.product(params_list, clients):
+                    r = c.send(route.method, url, params=params)
+                    record(c, route, url, r, params=params)
+        return result
 
 
 def assert_no_leak(result: WalkResult, what: str) -> None:
