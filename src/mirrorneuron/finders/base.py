@@ -88,6 +88,10 @@ class SiteData:
             out[:, i : i + TRANSPOSE_ROWS] = acts[i : i + TRANSPOSE_ROWS].T
         return out
 
+    def unit_values(self, j: int) -> np.ndarray:
+        """Unit ``j``'s value on every example, float32 (as ``Harvest.unit_values``), from :attr:`rows`."""
+        return np.asarray(self.rows[j], dtype=np.float32)
+
     @cached_property
     def group_runs(self) -> GroupRuns:
         """Which examples share each example's window (``game.sampling.group_runs``), for every unit's draw."""

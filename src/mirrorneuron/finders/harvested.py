@@ -62,7 +62,7 @@ class LightNeuron(SiteShared):
     def __init__(self, h: Harvest, adapter: TorchAdapter, site: str, index: int, data: SiteData) -> None:
         super().__init__(h, adapter, site)
         self.ref = UnitRef(adapter.name, site, "neuron", index)
-        self.values = np.asarray(data.rows[index], dtype=np.float32)
+        self.values = data.unit_values(index)
         self.site_data = data
         self.__dict__["groups"] = data.groups
         if data.vocab is not None:
@@ -74,7 +74,7 @@ class SiteNeuron(SiteShared, NeuronContext):
     neighbours per example are kept (levels 2 and 3 ask the same examples, and level 3 shows level 2's too)."""
 
     def __init__(self, h: Harvest, adapter: TorchAdapter, site: str, index: int, data: SiteData, passes: WindowCache):
-        super().__init__(h, adapter, site, index, passes, np.asarray(data.rows[index], dtype=np.float32))
+        super().__init__(h, adapter, site, index, passes, data.unit_values(index))
         self.site_data = data
         self._neighbours: dict[int, tuple[NeighbourHint, ...]] = {}
         if data.vocab is not None:
